@@ -1,0 +1,193 @@
+"""The ``biostress`` command.
+
+Exit codes: 0 success, 1 data error (unreadable or unusable input), 2 usage or configuration
+error (bad arguments, invalid area file, refused path, output exists without --overwrite).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import BiostressError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="biostress: biodiversity stress test and opportunity map from open geodata.")
+err = Console(stderr=True)
+out = Console()
+_state = {"verbosity": 0}
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"biostress {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output (-vv for debug).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    _state["verbosity"] = -1 if quiet else verbose
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=err, disable=_state["verbosity"] < 0 or not err.is_terminal, transient=False)
+
+
+def _run_with_progress(area, out_dir: Path, overwrite: bool):
+    from .pipeline import run_area
+
+    tasks: dict[str, int] = {}
+    with _progress() as prog:
+        def cb(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = prog.add_task(step, total=max(total, 1))
+                if not err.is_terminal and _state["verbosity"] >= 0:
+                    err.print(f"  {step} ...")
+            prog.update(tasks[step], completed=done, total=max(total, 1))
+
+        return run_area(area, out_dir, overwrite=overwrite, progress=cb)
+
+
+def _report(res, area_name: str, seconds: float) -> None:
+    if _state["verbosity"] < 0:
+        return
+    t = Table(title=f"Land cover of {area_name}", show_lines=False)
+    t.add_column("class")
+    t.add_column("ha", justify="right")
+    t.add_column("share", justify="right")
+    for r in res.summary.itertuples():
+        if r.ha > 0:
+            t.add_row(r.name, f"{r.ha:,.1f}", f"{100 * r.share:.1f} %")
+    out.print(t)
+    if res.warnings:
+        out.print(f"[yellow]{len(res.warnings)} warning(s)[/yellow] (all in manifest.json and the 'warnings' table):")
+        for w in res.warnings[: 20 if _state["verbosity"] > 0 else 5]:
+            out.print(f"  - {w}")
+    d = res.out_dir
+    out.print(f"\n[bold green]Done[/bold green] in {seconds:.1f} s. Results in [bold]{d}[/bold]:")
+    out.print(f"  {d / 'landcover.tif'}            dominant land-cover class per cell (open in QGIS: styled)")
+    out.print(f"  {d / 'landcover_fractions.tif'}  cover fraction per class, one band per class")
+    out.print(f"  {d / 'landcover_source.tif'}     which source decided each cell")
+    out.print(f"  {d / 'biostress.gpkg'}           area units with land-cover shares, boundary, context layers (styled)")
+    out.print(f"  {d / 'manifest.json'}            every output, input checksums, licences, parameters, timings")
+
+
+def _fail(e: BiostressError) -> None:
+    err.print(f"[bold red]Error:[/bold red] {e.message}", highlight=False)
+    if e.hint:
+        err.print(f"[bold]What to do:[/bold] {e.hint}", highlight=False)
+    raise typer.Exit(e.exit_code)
+
+
+@app.command()
+def run(
+    area_file: Annotated[Path, typer.Argument(help="Area configuration (YAML).", dir_okay=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder (atomically).")] = False,
+) -> None:
+    """Run the analysis for an area and write a run folder."""
+    from .config import load_area
+
+    try:
+        area = load_area(area_file)
+        t0 = time.perf_counter()
+        res = _run_with_progress(area, out_dir, overwrite)
+        _report(res, area.config.name, time.perf_counter() - t0)
+    except BiostressError as e:
+        _fail(e)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where to write the demo run.")] = Path("biostress-demo"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier demo run folder.")] = False,
+) -> None:
+    """Run everything that exists so far on the shipped sample city, Dordrecht."""
+    from .config import load_area
+
+    try:
+        area_file = example_path("dordrecht") / "area.yaml"
+        if _state["verbosity"] >= 0:
+            out.print(f"biostress {__version__} demo: Dordrecht (sample data in {area_file.parent})")
+        area = load_area(area_file)
+        t0 = time.perf_counter()
+        res = _run_with_progress(area, out_dir, overwrite)
+        _report(res, area.config.name, time.perf_counter() - t0)
+    except BiostressError as e:
+        _fail(e)
+
+
+@app.command()
+def validate(area_file: Annotated[Path, typer.Argument(help="Area configuration (YAML).", dir_okay=False)]) -> None:
+    """Check an area configuration and that all its local files exist, are safe and readable."""
+    from .config import load_area
+    from .landcover.legend import load_legend
+    from .landcover.mapping import load_mapping
+    from .sources.safe import check_format
+
+    try:
+        area = load_area(area_file)
+        cfg = area.config
+        legend = load_legend(area.resolve(cfg.landcover.legend) if cfg.landcover.legend else None)
+        load_mapping(legend, area.resolve(cfg.landcover.mapping) if cfg.landcover.mapping else None)
+        for s in cfg.sources:
+            if s.path:
+                p = area.resolve(s.path)
+                if p.is_file():
+                    check_format(p, s.format)
+        if cfg.units.path:
+            check_format(area.resolve(cfg.units.path))
+        out.print(f"[green]OK[/green]: {area_file} describes '{cfg.name}' ({len(cfg.sources)} sources, "
+                  f"{cfg.cell_size:g} m cells in {cfg.crs}).")
+    except BiostressError as e:
+        _fail(e)
+
+
+@app.command()
+def schema(out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None) -> None:
+    """Print the JSON Schema of the area configuration."""
+    from .config import json_schema
+
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out_file:
+        out_file.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def example_path(name: str) -> Path:
+    """Folder of a shipped example: inside the installed package, or in the source tree."""
+    from importlib import resources
+
+    pkg = Path(str(resources.files("biostress"))) / "_examples" / name
+    if (pkg / "area.yaml").is_file():
+        return pkg
+    repo = Path(__file__).resolve().parents[2] / "examples" / name
+    if (repo / "area.yaml").is_file():
+        return repo
+    raise BiostressError(f"The example '{name}' is not installed.", hint="Reinstall biostress from its source tree.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,438 @@
+"""The run: sources -> grid (land cover) -> per-unit summaries -> run folder.
+
+:func:`prepare` reads everything an area needs into memory (units, boundary, grid, land-cover
+pieces, context layers); :func:`run_area` computes and writes a run folder. Both are usable from
+a notebook; the CLI only adds progress bars and messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from exactextract import exact_extract
+from exactextract.raster import NumPyRasterSource
+
+from . import __version__
+from .config import LoadedArea, SourceSpec, load_area
+from .errors import InputDataError, NoOverlapError
+from .grid import Grid
+from .landcover.features import layer_pieces
+from .landcover.legend import NODATA, Legend, load_legend
+from .landcover.mapping import MappingTable, Rule, load_mapping, parse_where
+from .landcover.rasterize import NO_SOURCE, LandCoverGrid, Piece, RasterLayer, rasterize
+from .sources import Acquired, acquire
+from .sources.vector_files import clean_geometries, read_vector
+from .store import RunFolder, qml
+from .units import cbs_hierarchy, hexagons, layer_units
+
+Progress = Callable[[str, int, int], None]
+
+
+def _noop(step: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass
+class Prepared:
+    """Everything read for an area, in the area CRS, before computation."""
+
+    area: LoadedArea
+    legend: Legend
+    mapping: MappingTable
+    boundary: shapely.Geometry
+    grid: Grid
+    units: dict[str, gpd.GeoDataFrame]
+    pieces: list[Piece]
+    rasters: list[RasterLayer]
+    context: dict[str, gpd.GeoDataFrame]
+    dem: list[tuple[str, Path]]
+    inputs: list[Acquired]
+    counts: dict[str, dict]
+    notes: list[str] = field(default_factory=list)
+
+
+def _bbox_gdf(gdf: gpd.GeoDataFrame, bbox: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
+    return gdf.iloc[gdf.sindex.query(shapely.box(*bbox), predicate="intersects")]
+
+
+def _to_area_crs(gdf: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
+    return gdf if gdf.crs is not None and gdf.crs.equals(crs) else gdf.to_crs(crs)
+
+
+def _check_overlap(name: str, location: str, gdf: gpd.GeoDataFrame, bbox: tuple[float, float, float, float]) -> None:
+    if gdf.empty:
+        raise NoOverlapError(f"Source '{name}' ({location}) has no features inside the area "
+                             f"(area extent {tuple(round(v) for v in bbox)}).",
+                             hint="Check that the file covers the area and that its CRS is right, or remove the source.")
+
+
+def _read_units(area: LoadedArea, notes: list[str]) -> tuple[dict[str, gpd.GeoDataFrame], Acquired | None]:
+    u = area.config.units
+    crs = area.config.crs
+    if u.kind in ("hexagon", "none"):
+        return {}, None
+    spec = SourceSpec(name="area units", kind="vector", path=u.path, url=u.url, service="ogcapi" if u.url else "file",
+                      collection=u.collection, layer=u.layer, licence=u.licence or "unknown",
+                      attribution=u.attribution or "unknown", date=u.date or "1900")
+    acq = acquire(spec, area, bbox=area.config.boundary.bbox)
+    gdf = acq.frame if acq.frame is not None else read_vector(acq.path, layer=u.layer)
+    gdf = clean_geometries(_to_area_crs(gdf, crs), acq.location, want="polygon", notes=notes)
+    if u.kind == "cbs":
+        return cbs_hierarchy(gdf, source=acq.location), acq
+    return layer_units(gdf, u.code_column, u.name_column, source=acq.location), acq
+
+
+def _boundary(area: LoadedArea, units: dict[str, gpd.GeoDataFrame], notes: list[str]) -> tuple[shapely.Geometry, Acquired | None]:
+    b = area.config.boundary
+    crs = area.config.crs
+    if b.bbox is not None:
+        return shapely.box(*b.bbox), None
+    if b.from_units:
+        finest = units.get("buurt", units.get("unit"))
+        return shapely.union_all(finest.geometry.values), None
+    spec = SourceSpec(name="boundary", kind="vector", path=b.path, layer=b.layer, licence="see units", attribution="-", date="1900")
+    acq = acquire(spec, area)
+    gdf = clean_geometries(_to_area_crs(read_vector(acq.path, layer=b.layer), crs), acq.location, want="polygon", notes=notes)
+    geom = shapely.union_all(gdf.geometry.values)
+    if geom.is_empty or geom.area <= 0:
+        raise InputDataError(f"The boundary {acq.location} has no area.")
+    return geom, acq
+
+
+def _user_rules(spec: SourceSpec, legend: Legend, schema: str) -> list[Rule]:
+    from .landcover.mapping import rule_from_row
+
+    rules = []
+    for value, cls in (spec.class_map or {}).items():
+        where = f"{spec.class_column}={value}"
+        parse_where(where, context=f"source '{spec.name}': ")
+        rules.append(rule_from_row({"schema": schema, "layer": "features", "where": where, "class": cls,
+                                    "priority": spec.priority, "width_m": "", "ev": "", "source": spec.name,
+                                    "note": "class_map of the area configuration"}, legend, context=f"source '{spec.name}': "))
+    return rules
+
+
+def tree_crowns(points: gpd.GeoDataFrame, spec: SourceSpec, notes: list[str], label: str) -> gpd.GeoDataFrame:
+    """Crown polygons from tree points: diameter from the crown column, else from height
+    (crown diameter ~ 0.5 x height, R: typical for urban broadleaves), else the default."""
+    n = len(points)
+    diam = np.full(n, np.nan)
+    if spec.crown_column:
+        if spec.crown_column not in points.columns:
+            raise InputDataError(f"{label} lacks the crown column '{spec.crown_column}'.")
+        diam = pd.to_numeric(points[spec.crown_column], errors="coerce").to_numpy(dtype=float)
+    if spec.height_column:
+        if spec.height_column not in points.columns:
+            raise InputDataError(f"{label} lacks the height column '{spec.height_column}'.")
+        h = pd.to_numeric(points[spec.height_column], errors="coerce").to_numpy(dtype=float)
+        diam = np.where(np.isfinite(diam) & (diam > 0), diam, 0.5 * h)
+    bad = ~(np.isfinite(diam) & (diam > 0) & (diam < 60))
+    if bad.any():
+        notes.append(f"{label}: {int(bad.sum())} of {n} tree(s) have no usable crown or height; "
+                     f"a crown of {spec.default_crown_m} m was assumed for them")
+        diam = np.where(bad, spec.default_crown_m, diam)
+    out = points.copy()
+    out["crown_diameter_m"] = diam
+    out["crown_estimated"] = bad
+    return out.set_geometry(shapely.buffer(points.geometry.values, diam / 2.0, quad_segs=6))
+
+
+def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
+    """Read units, boundary, sources; classify land-cover features into pieces."""
+    cfg = area.config
+    notes: list[str] = []
+    legend = load_legend(area.resolve(cfg.landcover.legend) if cfg.landcover.legend else None)
+    mapping = load_mapping(legend, area.resolve(cfg.landcover.mapping) if cfg.landcover.mapping else None)
+    progress("area units", 0, 1)
+    units, units_acq = _read_units(area, notes)
+    boundary, boundary_acq = _boundary(area, units, notes)
+    grid = Grid.from_bounds(boundary.bounds, cfg.cell_size, cfg.crs)
+    if not units:
+        units = {"hexagon": hexagons(boundary, cfg.units.hex_size_m, cfg.crs)}
+    progress("area units", 1, 1)
+    bbox = grid.bounds
+    inputs: list[Acquired] = [a for a in (units_acq, boundary_acq) if a is not None]
+    pieces: list[Piece] = []
+    rasters: list[RasterLayer] = []
+    context: dict[str, gpd.GeoDataFrame] = {}
+    dem: list[tuple[str, Path]] = []
+    counts: dict[str, dict] = {}
+    for order, spec in enumerate(cfg.sources):
+        progress(f"source {spec.name}", 0, 1)
+        acq = acquire(spec, area, bbox=bbox)
+        inputs.append(acq)
+        label = f"source '{spec.name}' ({acq.location})"
+        common = {"source": order, "order": order, "override": spec.override}
+        if spec.kind == "openmaptiles":
+            from .sources.openmaptiles import read_openmaptiles
+
+            layers = read_openmaptiles(acq.path, bbox, cfg.crs,
+                                       progress=lambda d, t, n=spec.name: progress(f"source {n}", d, t))
+            if all(g.empty for g in layers.values()):
+                raise NoOverlapError(f"{label} has no features inside the area.")
+            c = {}
+            for lname, gdf in layers.items():
+                gdf = clean_geometries(gdf, f"{label} layer {lname}", notes=notes) if not gdf.empty else gdf
+                p, c[lname] = layer_pieces(gdf, mapping.for_layer("openmaptiles", lname), legend,
+                                           label=f"{spec.name}/{lname}", notes=notes, **common)
+                pieces += p
+            counts[spec.name] = c
+        elif spec.kind == "osm_pbf":
+            from .sources.osm_pbf import read_osm_pbf
+
+            layers = read_osm_pbf(acq.path, bbox, cfg.crs, keys=mapping.keys("osm"))
+            if all(g.empty for g in layers.values()):
+                raise NoOverlapError(f"{label} has no mapped OSM features inside the area.")
+            c = {}
+            for lname, gdf in layers.items():
+                p, c[lname] = layer_pieces(gdf, mapping.for_layer("osm", lname), legend, label=f"{spec.name}/{lname}",
+                                           notes=notes, **common)
+                pieces += p
+            counts[spec.name] = c
+        elif spec.kind in ("landcover_vector", "tree_register", "natura2000", "points", "vector"):
+            gdf = acq.frame if acq.frame is not None else read_vector(
+                acq.path, fmt=spec.format, layer=spec.layer, crs=spec.crs, x_column=spec.x_column, y_column=spec.y_column)
+            want = {"landcover_vector": "polygon", "natura2000": "polygon", "tree_register": "point"}.get(spec.kind)
+            gdf = clean_geometries(_to_area_crs(gdf, cfg.crs), label, want=want, notes=notes)
+            if spec.kind == "natura2000":
+                context["natura2000"] = gdf  # kept whole: sites near the area matter too
+                continue
+            gdf = _bbox_gdf(gdf, bbox)
+            _check_overlap(spec.name, acq.location, gdf, bbox)
+            if spec.kind == "landcover_vector":
+                if spec.class_column not in gdf.columns:
+                    raise InputDataError(f"{label} lacks the class column '{spec.class_column}' "
+                                         f"(columns: {[c for c in gdf.columns if c != 'geometry']}).")
+                p, counts[spec.name] = layer_pieces(gdf, _user_rules(spec, legend, f"user:{spec.name}"), legend,
+                                                    label=spec.name, notes=notes, **common)
+                pieces += p
+            elif spec.kind == "tree_register":
+                crowns = tree_crowns(gdf, spec, notes, label)
+                context[f"trees_{_safe_name(spec.name)}"] = gdf.assign(crown_diameter_m=crowns["crown_diameter_m"].values,
+                                                                       crown_estimated=crowns["crown_estimated"].values)
+                p, counts[spec.name] = layer_pieces(crowns, mapping.for_layer("trees", "crowns"), legend,
+                                                    label=spec.name, notes=notes, **common)
+                pieces += p
+            else:
+                context[_safe_name(spec.name)] = gdf
+        elif spec.kind == "landcover_raster":
+            from .sources.raster_files import check_overlap, class_shares, open_raster
+
+            src = open_raster(acq.path)
+            check_overlap(src, grid, acq.path)
+            groups: dict[int, list[int]] = {}
+            for r in mapping.for_layer(spec.scheme, "raster"):
+                if r.cls == "ignore":
+                    continue
+                for cond in r.conditions:
+                    if cond.key == "code" and cond.values:
+                        groups.setdefault(legend.by_key(r.cls).code, []).extend(int(v) for v in cond.values)
+            _report_unmapped_codes(src, groups, mapping, spec, label, notes)
+            rasters.append(RasterLayer(order, lambda sub, s=src, g=groups: class_shares(s, sub, g)))
+        elif spec.kind == "dem":
+            from .sources.raster_files import check_overlap, open_raster
+
+            with open_raster(acq.path) as src:
+                check_overlap(src, grid, acq.path)
+            dem.append((spec.name, acq.path))
+        progress(f"source {spec.name}", 1, 1)
+    return Prepared(area, legend, mapping, boundary, grid, units, pieces, rasters, context, dem, inputs, counts, notes)
+
+
+def _report_unmapped_codes(src, groups: dict[int, list[int]], mapping: MappingTable, spec: SourceSpec, label: str,
+                           notes: list[str]) -> None:
+    """Report raster codes present in the file (sampled on its overview) that no mapping row covers."""
+    known = {int(v) for r in mapping.for_layer(spec.scheme, "raster") for c in r.conditions if c.values for v in c.values}
+    h = max(1, src.height // 8)
+    w = max(1, src.width // 8)
+    sample = src.read(1, out_shape=(h, w), masked=True)
+    present = {int(v) for v in np.unique(sample.compressed())}
+    unknown = sorted(present - known)
+    if unknown:
+        notes.append(f"{label}: raster codes {unknown} are not in the {spec.scheme} mapping and were not used")
+
+
+def _safe_name(s: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_]+", "_", s).strip("_").lower() or "layer"
+
+
+def unit_summaries(lc: LandCoverGrid, legend: Legend, units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Area per land-cover class per unit: exact area-weighted sums (exactextract) of the cover
+    fractions, times the cell area. Adds ``<key>_m2`` and ``<key>_share`` (of the unit area)."""
+    g = lc.grid
+    xmin, ymin, xmax, ymax = g.bounds
+    wkt = g.pyproj_crs.to_wkt()
+    rasts = [NumPyRasterSource(lc.fractions[i].astype(np.float64), xmin, ymin, xmax, ymax, srs_wkt=wkt, name=c.key)
+             for i, c in enumerate(legend.classes)]
+    vec = units[["code", "geometry"]].copy()
+    vec = vec.set_crs(wkt, allow_override=True)
+    df = exact_extract(rasts, vec, ["sum"], include_cols=["code"], output="pandas")
+    out = units.copy()
+    df = df.set_index("code").reindex(out["code"])
+    for c in legend.classes:
+        col = f"{c.key}_sum" if f"{c.key}_sum" in df.columns else "sum"
+        m2 = df[col].to_numpy(dtype=float) * g.cell_area
+        out[f"{c.key}_m2"] = m2
+        out[f"{c.key}_share"] = m2 / out["area_m2"].to_numpy()
+    shares = np.vstack([out[f"{c.key}_share"].to_numpy() for c in legend.classes])
+    out["green_share"] = sum(out[f"{c.key}_share"] for c in legend.classes if c.green)
+    out["impervious_share"] = sum(out[f"{c.key}_share"] for c in legend.classes if c.impervious)
+    out["unknown_share"] = out["unknown_share"]
+    known = shares.copy()
+    known[0] = -1
+    out["dominant_class"] = [legend.classes[i].key for i in known.argmax(axis=0)]
+    return out
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    manifest: dict
+    warnings: list[str]
+    timings: dict[str, float]
+    summary: pd.DataFrame
+
+
+def run_area(area: LoadedArea | str | Path, out_dir: str | Path, *, overwrite: bool = False,
+             progress: Progress = _noop) -> RunResult:
+    """Run everything that exists on one area and write a run folder at ``out_dir``."""
+    if not isinstance(area, LoadedArea):
+        area = load_area(area)
+    out_dir = Path(out_dir)
+    t_all = time.perf_counter()
+    with RunFolder(out_dir, overwrite=overwrite) as run:
+        with run.step("read sources"):
+            prep = prepare(area, progress)
+        grid, legend = prep.grid, prep.legend
+        run.set_grid(grid)
+        with run.step("land cover"):
+            lc = rasterize(prep.pieces, grid, legend.codes, prep.boundary, rasters=prep.rasters,
+                           chunk=area.config.landcover.chunk_cells,
+                           progress=lambda d, t: progress("land cover", d, t))
+        progress("write outputs", 0, 1)
+        with run.step("write rasters"):
+            _write_landcover(run, lc, legend, prep)
+            for name, path in prep.dem:
+                _write_dem(run, name, path, grid)
+        with run.step("summaries per unit"):
+            summaries = {}
+            for level, ug in prep.units.items():
+                summaries[level] = unit_summaries(lc, legend, ug)
+        with run.step("write vectors"):
+            _write_vectors(run, prep, summaries, legend)
+        for n in prep.notes:
+            run.add_warning(n)
+        for a in prep.inputs:
+            run.add_input(a.spec.name, a.location, sha256=a.sha256, licence=a.spec.licence,
+                          attribution=a.spec.attribution, date=a.spec.date, kind=a.spec.kind, **a.extra)
+        run.set_parameters({"area": json.loads(area.config.model_dump_json()), "legend": legend.path,
+                            "mapping": prep.mapping.path, "supersample_factor": _factor(grid)})
+        run.set_info("feature_counts", prep.counts)
+        run.set_info("area_ha", float(prep.boundary.area / 1e4))
+        run.set_info("unknown_share", float(lc.fraction(0).sum() / max(lc.inside.sum(), 1e-9)))
+        progress("write outputs", 1, 1)
+        summary = _area_summary(lc, legend)
+        run.set_info("landcover_ha", {r.key: float(r.ha) for r in summary.itertuples()})
+        run.set_info("total_seconds", time.perf_counter() - t_all)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    return RunResult(out_dir, manifest, prep.notes, manifest.get("timings", {}), summary)
+
+
+def _factor(grid: Grid) -> int:
+    from .landcover.rasterize import supersample_factor
+
+    return supersample_factor(grid.cell)
+
+
+def _area_summary(lc: LandCoverGrid, legend: Legend) -> pd.DataFrame:
+    ca = lc.grid.cell_area
+    inside = float(lc.inside.sum())
+    rows = [(c.key, c.name_en, float(lc.fractions[i].sum() * ca / 1e4), float(lc.fractions[i].sum() / max(inside, 1e-9)))
+            for i, c in enumerate(legend.classes)]
+    return pd.DataFrame(rows, columns=["key", "name", "ha", "share"])
+
+
+def _write_landcover(run: RunFolder, lc: LandCoverGrid, legend: Legend, prep: Prepared) -> None:
+    classes = [(c.code, f"{c.name_en} / {c.name_nl}", c.colour) for c in legend.classes]
+    names = [""] * (legend.max_code + 1)
+    for c in legend.classes:
+        names[c.code] = c.name_en
+    run.write_raster("landcover", lc.dominant, lc.grid, units="class code",
+                     description="Dominant land-cover class per cell (largest cover fraction; 0 = no data, 255 = outside the area)",
+                     nodata=NODATA, colormap=legend.colormap(), category_names=names, qml=qml.raster_paletted(classes))
+    frac = lc.fractions.copy()
+    frac[:, lc.inside <= 0] = np.nan
+    run.write_raster("landcover_fractions", frac, lc.grid, units="fraction of cell area (0-1)",
+                     description="Cover fraction of each land-cover class per cell, one band per class (band i = legend class i)",
+                     nodata=float("nan"), band_names=[c.key for c in legend.classes],
+                     qml=qml.raster_pseudocolor(0.0, 1.0, [(0.0, "#f7fcf5"), (0.5, "#74c476"), (1.0, "#00441b")], label_unit=""))
+    srcs = [s.name for s in prep.area.config.sources]
+    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
+    cmap = {i: _rgba(palette[i % len(palette)]) for i in range(len(srcs))}
+    cmap[NO_SOURCE] = (0, 0, 0, 0)
+    cat = list(srcs)
+    run.write_raster("landcover_source", lc.decided_by, lc.grid, units="source index",
+                     description="Which source decided the dominant class of each cell (index into the sources of the area configuration; 255 = none)",
+                     nodata=NO_SOURCE, colormap=cmap, category_names=cat,
+                     qml=qml.raster_paletted([(i, s, palette[i % len(palette)]) for i, s in enumerate(srcs)]))
+
+
+def _rgba(h: str) -> tuple[int, int, int, int]:
+    h = h.lstrip("#")
+    return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255)
+
+
+def _write_dem(run: RunFolder, name: str, path: Path, grid: Grid) -> None:
+    from .sources.raster_files import continuous_block, open_raster
+
+    out = np.full(grid.shape, np.nan, dtype=np.float32)
+    with open_raster(path) as src:
+        for r0, c0, sub in grid.windows(1024):
+            h, w = sub.shape
+            out[r0:r0 + h, c0:c0 + w] = continuous_block(src, sub)
+    finite = out[np.isfinite(out)]
+    lo, hi = (float(np.percentile(finite, 2)), float(np.percentile(finite, 98))) if finite.size else (0.0, 1.0)
+    run.write_raster(f"dem_{_safe_name(name)}", out, grid, units="m", nodata=float("nan"),
+                     description=f"Elevation from '{name}' resampled to the analysis grid (m)",
+                     qml=qml.raster_pseudocolor(lo, hi, [(lo, "#2c7bb6"), ((lo + hi) / 2, "#ffffbf"), (hi, "#d7191c")], label_unit=" m"))
+
+
+def _write_vectors(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame], legend: Legend) -> None:
+    green = [(0.0, 0.1, "< 10 %", "#a50026"), (0.1, 0.2, "10-20 %", "#f46d43"), (0.2, 0.3, "20-30 %", "#fee08b"),
+             (0.3, 0.45, "30-45 %", "#a6d96a"), (0.45, 1.0001, "> 45 %", "#006837")]
+    for level, gdf in summaries.items():
+        run.write_vector(f"units_{level}", gdf, units="m2 and share of unit area",
+                         description=f"Area units ({level}) with land-cover area (m2) and share per class",
+                         qml=qml.vector_graduated("green_share", green))
+    run.write_vector("boundary", gpd.GeoDataFrame({"name": [prep.area.config.name]}, geometry=[prep.boundary],
+                                                  crs=prep.grid.crs),
+                     units=None, description="Boundary of the area", qml=qml.vector_simple("#00000000", "#222222"))
+    for name, gdf in prep.context.items():
+        style = qml.vector_simple("#2ca02c55", "#1b5e20") if name == "natura2000" else None
+        run.write_vector(name, gdf, units=None, description=f"Context layer '{name}' as read from its source", qml=style)
+    run.write_table("landcover_legend", pd.DataFrame([c.__dict__ for c in legend.classes]),
+                    description="The land-cover legend used in this run")
+    rules = pd.DataFrame([{k: getattr(r, k) for k in ("schema", "layer", "where", "cls", "priority", "width_m", "ev",
+                                                         "source", "note")} for r in prep.mapping.rules])
+    run.write_table("landcover_mapping", rules.rename(columns={"cls": "class"}),
+                    description="The mapping table used in this run (source codes/tags -> classes)")
+    src = pd.DataFrame([{"index": i, "name": a.spec.name, "kind": a.spec.kind, "location": a.location,
+                         "licence": a.spec.licence, "attribution": a.spec.attribution, "date": a.spec.date,
+                         "sha256": a.sha256, "override": a.spec.override} for i, a in enumerate(
+                             [x for x in prep.inputs if x.spec.name in {s.name for s in prep.area.config.sources}])])
+    run.write_table("sources", src, description="Sources with provenance and licence; 'index' is the value in landcover_source.tif")
+    if prep.notes:
+        run.write_table("warnings", pd.DataFrame({"message": prep.notes}), description="What was missing, repaired or not used")
+
+
+__all__ = ["Prepared", "RunResult", "prepare", "run_area", "unit_summaries", "__version__"]
