@@ -33,6 +33,7 @@ from functools import lru_cache
 import geopandas as gpd
 import numpy as np
 import shapely
+import shapely.errors
 from exactextract import exact_extract
 from exactextract.raster import NumPyRasterSource
 from affine import Affine
@@ -115,6 +116,14 @@ def coverage_fractions(geoms: list[shapely.Geometry | None], grid: Grid) -> list
     return out
 
 
+def _clip(geoms: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Clip to a rectangle; falls back to a full intersection for rings GEOS's fast clip rejects."""
+    try:
+        return shapely.clip_by_rect(geoms, *box)
+    except shapely.errors.GEOSException:
+        return shapely.intersection(shapely.make_valid(geoms), shapely.box(*box))
+
+
 def supersample_factor(cell: float) -> int:
     """Sub-cells per cell edge: about 1 m sub-cells, at least 4 and at most 10 per edge."""
     return int(min(10, max(4, round(cell / 1.0))))
@@ -156,7 +165,7 @@ def rasterize_blocks(pieces: list[Piece], grid: Grid, codes: list[int], boundary
             for i, p in enumerate(order):
                 idx = p.tree.query(qbox)
                 if len(idx):
-                    shapes.extend((g, i + 1) for g in shapely.clip_by_rect(p.geoms[idx], *box) if not g.is_empty)
+                    shapes.extend((g, i + 1) for g in _clip(p.geoms[idx], box) if not g.is_empty)
             if shapes:
                 paint = features.rasterize(shapes, out_shape=shape, transform=st, fill=0, dtype=dtype)
             else:
