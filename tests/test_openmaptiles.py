@@ -71,13 +71,13 @@ def _areas_by_class(gdf: gpd.GeoDataFrame, clip: shapely.Geometry, key: str | No
     return {str(c): shapely.union_all(geoms[classes == c]).area for c in set(classes)}
 
 
-def _signature(layers: dict[str, gpd.GeoDataFrame]) -> dict[str, tuple]:
-    """Per layer: count, total area and length (rounded to mm), and sorted (tile, class) pairs."""
+def _signature(layers: dict[str, gpd.GeoDataFrame]) -> dict[str, list[tuple[str, str, bytes]]]:
+    """Per layer: the sorted (tile, class, normalised WKB) of every feature."""
     out = {}
     for name, g in layers.items():
-        cls = g["class"].astype(str).tolist() if "class" in g else [""] * len(g)
-        out[name] = (len(g), round(float(g.area.sum()), 3), round(float(g.length.sum()), 3),
-                     sorted(zip(g["tile"].tolist(), cls, strict=True)))
+        cls = [str(v) for v in g["class"]] if "class" in g else [""] * len(g)
+        wkb = shapely.to_wkb(shapely.normalize(np.asarray(g.geometry.array)))
+        out[name] = sorted(zip(g["tile"].tolist(), cls, wkb, strict=True))
     return out
 
 

@@ -203,8 +203,12 @@ class LoadedArea:
 
     def resolve(self, user_path: str, *, must_exist: bool = True) -> Path:
         """Resolve a path from the config safely (inside the data root)."""
-        from .sources.safe import safe_path
+        from .sources.safe import _looks_like_gdal_special, safe_path
 
+        if not str(user_path).strip() or _looks_like_gdal_special(str(user_path)):
+            # check the string as the user wrote it: joined to base_dir, 'PG:...' or 'file://...'
+            # would no longer look like a connection string or URL
+            return safe_path(str(user_path), self.root, must_exist=must_exist)
         p = Path(user_path)
         if not p.is_absolute():
             p = self.base_dir / p

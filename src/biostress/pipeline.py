@@ -206,6 +206,10 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
                 context["natura2000"] = gdf  # kept whole: sites near the area matter too
                 continue
             gdf = _bbox_gdf(gdf, bbox)
+            if spec.kind in ("points", "vector") and gdf.empty:
+                # Context data: an empty overlap is plausible (no records here); say so and go on.
+                notes.append(f"{label} has no features inside the area; the layer is not written")
+                continue
             _check_overlap(spec.name, acq.location, gdf, bbox)
             if spec.kind == "landcover_vector":
                 if spec.class_column not in gdf.columns:
@@ -253,7 +257,9 @@ def _report_unmapped_codes(src, groups: dict[int, list[int]], mapping: MappingTa
     known = {int(v) for r in mapping.for_layer(spec.scheme, "raster") for c in r.conditions if c.values for v in c.values}
     h = max(1, src.height // 8)
     w = max(1, src.width // 8)
-    sample = src.read(1, out_shape=(h, w), masked=True)
+    from .sources.raster_files import read_band
+
+    sample = read_band(src, out_shape=(h, w))
     present = {int(v) for v in np.unique(sample.compressed())}
     unknown = sorted(present - known)
     if unknown:

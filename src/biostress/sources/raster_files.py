@@ -38,6 +38,16 @@ def open_raster(path: Path) -> rasterio.DatasetReader:
     return src
 
 
+def read_band(src: rasterio.DatasetReader, **kwargs) -> np.ma.MaskedArray:
+    """``src.read(1, masked=True, **kwargs)``; a read failure (corrupt or truncated file) becomes an
+    :class:`InputDataError` naming the file."""
+    try:
+        return src.read(1, masked=True, **kwargs)
+    except rasterio.errors.RasterioError as e:
+        raise InputDataError(f"Cannot read the raster {src.name}: {e}",
+                             hint="The file may be corrupt or truncated; download or export it again.") from e
+
+
 def check_overlap(src: rasterio.DatasetReader, grid: Grid, path: Path) -> None:
     b = transform_bounds(src.crs, RioCRS.from_user_input(grid.crs), *src.bounds, densify_pts=21)
     g = grid.bounds
@@ -55,7 +65,7 @@ def _read_block(src: rasterio.DatasetReader, sub: Grid, margin_cells: int = 2):
     win = win.intersection(rasterio.windows.Window(0, 0, src.width, src.height)) if _overlaps(win, src) else None
     if win is None or win.width <= 0 or win.height <= 0:
         return None
-    arr = src.read(1, window=win, masked=True)
+    arr = read_band(src, window=win)
     return arr, src.window_transform(win)
 
 
