@@ -109,8 +109,43 @@ def test_tile_range_for_bbox(footprint: shapely.Geometry) -> None:
     assert (rng.xmin, rng.xmax, rng.ymin, rng.ymax) == (8405, 8406, 5427, 5428)
 
 
+# ------------------------------------------------------------------------------- decoding, by hand
+def test_decode_hand_made_tile() -> None:
+    """Tile coordinates run y-down from the tile's north-west corner; holes stay holes; values typed."""
+    square = "POLYGON ((100 100, 1100 100, 1100 1100, 100 1100, 100 100), (400 400, 400 600, 600 600, 600 400, 400 400))"
+    features = [
+        {"geometry": square, "properties": {"class": "lake", "depth": 2.5}},
+        {"geometry": "POINT (2048 1024)", "properties": {"class": "spring"}},
+        {"geometry": "LINESTRING (-200 2048, 4300 2048)", "properties": {"class": "canal"}},  # into the buffer
+    ]
+    data = mapbox_vector_tile.encode([{"name": "water", "features": features}], default_options={"y_coord_down": True})
+    g = decode_tile(gzip.compress(data), 14, 8405, 5427)["water"]
+    xmin, ymin, xmax, ymax = tile_bounds_3857(14, 8405, 5427)
+    unit = (xmax - xmin) / 4096  # metres per tile unit
+    lake, spring, canal = g.geometry
+    assert lake.geom_type == "Polygon" and len(lake.interiors) == 1
+    assert lake.area == pytest.approx((1000**2 - 200**2) * unit**2)
+    assert lake.bounds == pytest.approx((xmin + 100 * unit, ymax - 1100 * unit, xmin + 1100 * unit, ymax - 100 * unit))
+    assert (spring.x, spring.y) == pytest.approx((xmin + 2048 * unit, ymax - 1024 * unit))
+    assert canal.length == pytest.approx(xmax - xmin)  # cut at the tile's edges
+    assert g["class"].tolist() == ["lake", "spring", "canal"]
+    assert g["depth"].iloc[0] == 2.5 and g["depth"].isna().sum() == 2
+    assert g["tile"].unique().tolist() == ["14/8405/5427"]
+
+
 # -------------------------------------------------------------------------------- decoding real tiles
-def _reference_decode(x: int, y: int) -> dict[str, tuple[int, float, float]]:
+def _sorted_bounds(geoms: np.ndarray) -> np.ndarray:
+    """Bounds of every feature (rounded to cm), sorted: where the features are, not only how big."""
+    b = np.round(shapely.bounds(geoms), 2)
+    return b[np.lexsort(b.T[::-1])]
+
+
+def _polygon_parts(g: shapely.Geometry) -> shapely.Geometry:
+    """Only the polygons of ``g`` (repair and cutting can leave lines and points in a collection)."""
+    return shapely.MultiPolygon([p for p in shapely.get_parts(shapely.get_parts(g)) if p.geom_type == "Polygon"])
+
+
+def _reference_decode(x: int, y: int) -> dict[str, tuple[np.ndarray, float, float]]:
     """mapbox_vector_tile's decode (y down), mapped to EPSG:3857, made valid and cut to the tile."""
     data = (DATA / "tiles" / "14" / str(x) / f"{y}.pbf").read_bytes()
     b = tile_bounds_3857(14, x, y)
@@ -126,10 +161,11 @@ def _reference_decode(x: int, y: int) -> dict[str, tuple[int, float, float]]:
         poly = np.array([f["geometry"]["type"].endswith("Polygon") for f in layer["features"]])
         geoms[poly] = shapely.make_valid(geoms[poly])
         geoms = shapely.intersection(geoms, box)
+        geoms[poly] = [_polygon_parts(g) for g in geoms[poly]]
         # Polygon features count when some area is left (collapsed parts are not polygons).
         kept = np.where(poly, shapely.area(geoms) > 0, ~shapely.is_empty(geoms))
         geoms, poly = geoms[kept], poly[kept]
-        out[name] = (len(geoms), float(shapely.area(geoms).sum()), float(shapely.length(geoms[~poly]).sum()))
+        out[name] = (_sorted_bounds(geoms), float(shapely.area(geoms).sum()), float(shapely.length(geoms[~poly]).sum()))
     return out
 
 
@@ -137,12 +173,13 @@ def _reference_decode(x: int, y: int) -> dict[str, tuple[int, float, float]]:
 def test_decoder_agrees_with_mapbox_vector_tile(x: int, y: int) -> None:
     mine = decode_tile((DATA / "tiles" / "14" / str(x) / f"{y}.pbf").read_bytes(), 14, x, y)
     ref = _reference_decode(x, y)
-    assert set(mine) == {k for k, v in ref.items() if v[0]}
-    for name, (n, area, length) in ref.items():
+    assert set(mine) == {k for k, v in ref.items() if len(v[0])}
+    for name, (bounds, area, length) in ref.items():
         g = mine[name]
         assert g.crs == "EPSG:3857"
         lines = ~g.geom_type.isin(["Polygon", "MultiPolygon"])
-        assert len(g) == n, name
+        assert len(g) == len(bounds), name
+        np.testing.assert_allclose(_sorted_bounds(np.asarray(g.geometry.array)), bounds, atol=0.011, err_msg=name)
         assert g.area.sum() == pytest.approx(area, rel=1e-6, abs=1e-3), name
         assert g[lines].length.sum() == pytest.approx(length, rel=1e-6, abs=1e-3), name
 
@@ -159,6 +196,10 @@ def test_areas_per_class_match_provider_geoparquet(from_dir: dict, footprint: sh
     assert set(have) == set(want)
     for cls, area in want.items():
         assert have[cls] == pytest.approx(area, rel=REL_TOL), f"{layer} {cls}"
+    # Same places, not only the same amounts: the two decodes overlap almost completely.
+    mine = shapely.union_all(shapely.intersection(np.asarray(got.geometry.array), footprint))
+    theirs = shapely.union_all(shapely.intersection(np.asarray(ref.geometry.array), footprint))
+    assert shapely.intersection(mine, theirs).area == pytest.approx(theirs.area, rel=REL_TOL)
 
 
 def test_features_are_cut_to_their_tile(from_dir: dict) -> None:

@@ -66,9 +66,10 @@ class SourceSpec(_Strict):
     default_crown_m: float = Field(6.0, gt=0, le=40, description="tree_register: crown diameter used when neither crown nor height is known (m).")
     description: str = ""
 
-    @field_validator("date")
+    @field_validator("date", mode="before")
     @classmethod
-    def _date(cls, v: str) -> str:
+    def _date(cls, v: object) -> str:
+        # before pydantic's str check: YAML reads an unquoted 2024 as int, 2024-05-01 as a date
         v = str(v)
         for fmt in ("%Y", "%Y-%m", "%Y-%m-%d"):
             try:
@@ -130,6 +131,11 @@ class UnitsSpec(_Strict):
     licence: str = "CC-BY-4.0"
     attribution: str = "CBS / Kadaster, Wijk- en buurtkaart"
     date: str = ""
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> str:
+        return v if v is None else str(v)  # unquoted YAML dates/years (see SourceSpec.date)
 
     @model_validator(mode="after")
     def _check(self) -> UnitsSpec:

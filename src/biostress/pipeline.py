@@ -27,7 +27,7 @@ from .grid import Grid
 from .landcover.features import layer_pieces
 from .landcover.legend import NODATA, Legend, load_legend
 from .landcover.mapping import MappingTable, Rule, load_mapping, parse_where
-from .landcover.rasterize import NO_SOURCE, LandCoverGrid, Piece, RasterLayer, rasterize
+from .landcover.rasterize import NO_SOURCE, LandCoverGrid, Piece, RasterLayer, rasterize_blocks
 from .sources import Acquired, acquire
 from .sources.vector_files import clean_geometries, read_vector
 from .store import RunFolder, qml
@@ -214,7 +214,8 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
             if spec.kind == "landcover_vector":
                 if spec.class_column not in gdf.columns:
                     raise InputDataError(f"{label} lacks the class column '{spec.class_column}' "
-                                         f"(columns: {[c for c in gdf.columns if c != 'geometry']}).")
+                                         f"(columns: {[c for c in gdf.columns if c != 'geometry']}).",
+                                         hint="Set 'class_column:' of the source to the column that holds the class.")
                 p, counts[spec.name] = layer_pieces(gdf, _user_rules(spec, legend, f"user:{spec.name}"), legend,
                                                     label=spec.name, notes=notes, **common)
                 pieces += p
@@ -272,30 +273,40 @@ def _safe_name(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", s).strip("_").lower() or "layer"
 
 
-def unit_summaries(lc: LandCoverGrid, legend: Legend, units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def unit_summaries(fractions: LandCoverGrid | Path, legend: Legend, units: gpd.GeoDataFrame,
+                  grid: Grid | None = None) -> gpd.GeoDataFrame:
     """Area per land-cover class per unit: exact area-weighted sums (exactextract) of the cover
-    fractions, times the cell area. Adds ``<key>_m2`` and ``<key>_share`` (of the unit area)."""
-    g = lc.grid
-    xmin, ymin, xmax, ymax = g.bounds
-    wkt = g.pyproj_crs.to_wkt()
-    rasts = [NumPyRasterSource(lc.fractions[i].astype(np.float64), xmin, ymin, xmax, ymax, srs_wkt=wkt, name=c.key)
-             for i, c in enumerate(legend.classes)]
-    vec = units[["code", "geometry"]].copy()
-    vec = vec.set_crs(wkt, allow_override=True)
-    df = exact_extract(rasts, vec, ["sum"], include_cols=["code"], output="pandas")
+    fractions, times the cell area. Adds ``<key>_m2`` and ``<key>_share`` (of the unit area),
+    ``green_share``, ``impervious_share`` and ``dominant_class`` (largest known class).
+
+    ``fractions`` is an in-memory :class:`LandCoverGrid` or the path of a fractions GeoTIFF (one
+    band per legend class, as written by :func:`run_area`; then ``grid`` is required).
+    """
+    if isinstance(fractions, LandCoverGrid):
+        g = fractions.grid
+        xmin, ymin, xmax, ymax = g.bounds
+        wkt = g.pyproj_crs.to_wkt()
+        rast = [NumPyRasterSource(fractions.fractions[i].astype(np.float64), xmin, ymin, xmax, ymax, srs_wkt=wkt,
+                                  name=f"band_{i + 1}") for i in range(len(legend.classes))]
+    else:
+        if grid is None:
+            raise ValueError("grid is needed with a fractions file")
+        g = grid
+        wkt = g.pyproj_crs.to_wkt()
+        rast = str(fractions)
+    vec = units[["code", "geometry"]].copy().set_crs(wkt, allow_override=True)
+    df = exact_extract(rast, vec, ["sum"], include_cols=["code"], output="pandas")
+    df = df.set_index("code").reindex(units["code"])
     out = units.copy()
-    df = df.set_index("code").reindex(out["code"])
-    for c in legend.classes:
-        col = f"{c.key}_sum" if f"{c.key}_sum" in df.columns else "sum"
-        m2 = df[col].to_numpy(dtype=float) * g.cell_area
+    for i, c in enumerate(legend.classes):
+        m2 = df[f"band_{i + 1}_sum"].to_numpy(dtype=float) * g.cell_area
         out[f"{c.key}_m2"] = m2
         out[f"{c.key}_share"] = m2 / out["area_m2"].to_numpy()
     shares = np.vstack([out[f"{c.key}_share"].to_numpy() for c in legend.classes])
     out["green_share"] = sum(out[f"{c.key}_share"] for c in legend.classes if c.green)
     out["impervious_share"] = sum(out[f"{c.key}_share"] for c in legend.classes if c.impervious)
-    out["unknown_share"] = out["unknown_share"]
     known = shares.copy()
-    known[0] = -1
+    known[legend.codes.index(0)] = -1
     out["dominant_class"] = [legend.classes[i].key for i in known.argmax(axis=0)]
     return out
 
@@ -322,18 +333,13 @@ def run_area(area: LoadedArea | str | Path, out_dir: str | Path, *, overwrite: b
         grid, legend = prep.grid, prep.legend
         run.set_grid(grid)
         with run.step("land cover"):
-            lc = rasterize(prep.pieces, grid, legend.codes, prep.boundary, rasters=prep.rasters,
-                           chunk=area.config.landcover.chunk_cells,
-                           progress=lambda d, t: progress("land cover", d, t))
-        progress("write outputs", 0, 1)
+            sums, inside_sum = _stream_landcover(run, prep, progress)
         with run.step("write rasters"):
-            _write_landcover(run, lc, legend, prep)
             for name, path in prep.dem:
                 _write_dem(run, name, path, grid)
         with run.step("summaries per unit"):
-            summaries = {}
-            for level, ug in prep.units.items():
-                summaries[level] = unit_summaries(lc, legend, ug)
+            fr_path = run.path / "landcover_fractions.tif"
+            summaries = {level: unit_summaries(fr_path, legend, ug, grid) for level, ug in prep.units.items()}
         with run.step("write vectors"):
             _write_vectors(run, prep, summaries, legend)
         for n in prep.notes:
@@ -345,9 +351,9 @@ def run_area(area: LoadedArea | str | Path, out_dir: str | Path, *, overwrite: b
                             "mapping": prep.mapping.path, "supersample_factor": _factor(grid)})
         run.set_info("feature_counts", prep.counts)
         run.set_info("area_ha", float(prep.boundary.area / 1e4))
-        run.set_info("unknown_share", float(lc.fraction(0).sum() / max(lc.inside.sum(), 1e-9)))
+        run.set_info("unknown_share", float(sums[legend.codes.index(0)] / max(inside_sum, 1e-9)))
         progress("write outputs", 1, 1)
-        summary = _area_summary(lc, legend)
+        summary = _area_summary(sums, inside_sum, grid, legend)
         run.set_info("landcover_ha", {r.key: float(r.ha) for r in summary.itertuples()})
         run.set_info("total_seconds", time.perf_counter() - t_all)
     manifest = json.loads((out_dir / "manifest.json").read_text())
@@ -360,37 +366,55 @@ def _factor(grid: Grid) -> int:
     return supersample_factor(grid.cell)
 
 
-def _area_summary(lc: LandCoverGrid, legend: Legend) -> pd.DataFrame:
-    ca = lc.grid.cell_area
-    inside = float(lc.inside.sum())
-    rows = [(c.key, c.name_en, float(lc.fractions[i].sum() * ca / 1e4), float(lc.fractions[i].sum() / max(inside, 1e-9)))
+def _area_summary(sums: np.ndarray, inside: float, grid: Grid, legend: Legend) -> pd.DataFrame:
+    ca = grid.cell_area
+    rows = [(c.key, c.name_en, float(sums[i] * ca / 1e4), float(sums[i] / max(inside, 1e-9)))
             for i, c in enumerate(legend.classes)]
     return pd.DataFrame(rows, columns=["key", "name", "ha", "share"])
 
 
-def _write_landcover(run: RunFolder, lc: LandCoverGrid, legend: Legend, prep: Prepared) -> None:
+def _stream_landcover(run: RunFolder, prep: Prepared, progress: Progress) -> tuple[np.ndarray, float]:
+    """Rasterise block by block straight into the three land-cover COGs (bounded memory).
+
+    Returns the sum of each class fraction over all cells and the sum of the inside share
+    (multiply by the cell area for m²)."""
+    grid, legend = prep.grid, prep.legend
     classes = [(c.code, f"{c.name_en} / {c.name_nl}", c.colour) for c in legend.classes]
     names = [""] * (legend.max_code + 1)
     for c in legend.classes:
         names[c.code] = c.name_en
-    run.write_raster("landcover", lc.dominant, lc.grid, units="class code",
-                     description="Dominant land-cover class per cell (largest cover fraction; 0 = no data, 255 = outside the area)",
-                     nodata=NODATA, colormap=legend.colormap(), category_names=names, qml=qml.raster_paletted(classes))
-    frac = lc.fractions.copy()
-    frac[:, lc.inside <= 0] = np.nan
-    run.write_raster("landcover_fractions", frac, lc.grid, units="fraction of cell area (0-1)",
-                     description="Cover fraction of each land-cover class per cell, one band per class (band i = legend class i)",
-                     nodata=float("nan"), band_names=[c.key for c in legend.classes],
-                     qml=qml.raster_pseudocolor(0.0, 1.0, [(0.0, "#f7fcf5"), (0.5, "#74c476"), (1.0, "#00441b")], label_unit=""))
     srcs = [s.name for s in prep.area.config.sources]
     palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
     cmap = {i: _rgba(palette[i % len(palette)]) for i in range(len(srcs))}
     cmap[NO_SOURCE] = (0, 0, 0, 0)
-    cat = list(srcs)
-    run.write_raster("landcover_source", lc.decided_by, lc.grid, units="source index",
-                     description="Which source decided the dominant class of each cell (index into the sources of the area configuration; 255 = none)",
-                     nodata=NO_SOURCE, colormap=cmap, category_names=cat,
-                     qml=qml.raster_paletted([(i, s, palette[i % len(palette)]) for i, s in enumerate(srcs)]))
+    sums = np.zeros(len(legend.codes))
+    inside_sum = 0.0
+    with run.raster_writer(
+            "landcover", grid, 1, "uint8", units="class code", nodata=NODATA, colormap=legend.colormap(),
+            category_names=names, qml=qml.raster_paletted(classes),
+            description="Dominant land-cover class per cell (largest cover fraction; 0 = no data, 255 = outside the area)",
+    ) as dom, run.raster_writer(
+            "landcover_fractions", grid, len(legend.codes), "float32", units="fraction of cell area (0-1)",
+            nodata=float("nan"), band_names=legend.keys,
+            qml=qml.raster_pseudocolor(0.0, 1.0, [(0.0, "#f7fcf5"), (0.5, "#74c476"), (1.0, "#00441b")], label_unit=""),
+            description="Cover fraction of each land-cover class per cell, one band per class (band i = legend class i)",
+    ) as frac, run.raster_writer(
+            "landcover_source", grid, 1, "uint8", units="source index", nodata=NO_SOURCE, colormap=cmap,
+            category_names=srcs, qml=qml.raster_paletted([(i, s, palette[i % len(palette)]) for i, s in enumerate(srcs)]),
+            description="Which source decided the dominant class of each cell (index into the sources of the area "
+                        "configuration; 255 = none)",
+    ) as src:
+        for b in rasterize_blocks(prep.pieces, grid, legend.codes, prep.boundary, rasters=prep.rasters,
+                                  chunk=prep.area.config.landcover.chunk_cells,
+                                  progress=lambda d, t: progress("land cover", d, t)):
+            sums += b.fractions.sum(axis=(1, 2), dtype=np.float64)
+            inside_sum += float(b.inside.sum(dtype=np.float64))
+            f = b.fractions
+            f[:, b.inside <= 0] = np.nan
+            dom.write(b.dominant, b.row0, b.col0)
+            frac.write(f, b.row0, b.col0)
+            src.write(b.decided_by, b.row0, b.col0)
+    return sums, inside_sum
 
 
 def _rgba(h: str) -> tuple[int, int, int, int]:
@@ -399,18 +423,19 @@ def _rgba(h: str) -> tuple[int, int, int, int]:
 
 
 def _write_dem(run: RunFolder, name: str, path: Path, grid: Grid) -> None:
-    from .sources.raster_files import continuous_block, open_raster
+    """Resample a DEM onto the grid block by block; colour stretch from its 2-98 % range."""
+    from .sources.raster_files import continuous_block, open_raster, read_band
 
-    out = np.full(grid.shape, np.nan, dtype=np.float32)
     with open_raster(path) as src:
-        for r0, c0, sub in grid.windows(1024):
-            h, w = sub.shape
-            out[r0:r0 + h, c0:c0 + w] = continuous_block(src, sub)
-    finite = out[np.isfinite(out)]
-    lo, hi = (float(np.percentile(finite, 2)), float(np.percentile(finite, 98))) if finite.size else (0.0, 1.0)
-    run.write_raster(f"dem_{_safe_name(name)}", out, grid, units="m", nodata=float("nan"),
-                     description=f"Elevation from '{name}' resampled to the analysis grid (m)",
-                     qml=qml.raster_pseudocolor(lo, hi, [(lo, "#2c7bb6"), ((lo + hi) / 2, "#ffffbf"), (hi, "#d7191c")], label_unit=" m"))
+        preview = read_band(src, out_shape=(max(1, src.height // 16), max(1, src.width // 16))).compressed()
+        finite = preview[np.isfinite(preview)]
+        lo, hi = (float(np.percentile(finite, 2)), float(np.percentile(finite, 98))) if finite.size else (0.0, 1.0)
+        hi = hi if hi > lo else lo + 1.0
+        style = qml.raster_pseudocolor(lo, hi, [(lo, "#2c7bb6"), ((lo + hi) / 2, "#ffffbf"), (hi, "#d7191c")], label_unit=" m")
+        with run.raster_writer(f"dem_{_safe_name(name)}", grid, 1, "float32", units="m", nodata=float("nan"), qml=style,
+                               description=f"Elevation from '{name}' resampled to the analysis grid (m)") as w:
+            for r0, c0, sub in grid.windows(1024):
+                w.write(continuous_block(src, sub), r0, c0)
 
 
 def _write_vectors(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame], legend: Legend) -> None:

@@ -34,9 +34,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import shapely.errors
+from affine import Affine
 from exactextract import exact_extract
 from exactextract.raster import NumPyRasterSource
-from affine import Affine
 from pyproj import CRS
 from rasterio import features
 

@@ -532,7 +532,7 @@ def _to_3857(x: np.ndarray, y: np.ndarray, extent: int, bounds: Bbox) -> np.ndar
     """Tile coordinates (y down, 0..extent) to EPSG:3857 metres within ``bounds``, as an (n, 2) array."""
     xmin, ymin, xmax, ymax = bounds
     sx, sy = (xmax - xmin) / extent, (ymax - ymin) / extent
-    return np.column_stack([xmin + x * sx, ymin + y * sy])
+    return np.column_stack([xmin + x * sx, ymax - y * sy])
 
 
 def _collect(parts: np.ndarray, part_feat: np.ndarray, n: int, multi: Callable) -> np.ndarray:

@@ -57,7 +57,7 @@ EXTENSIONS: dict[str, str] = {
     ".pbf": "osmpbf",
 }
 
-_FORBIDDEN = re.compile(r"(^|[/\\])vsi[a-z0-9_]*[/\\]|^[a-zA-Z][a-zA-Z0-9+.\-]*:(//|[^\\/])", re.IGNORECASE)
+_FORBIDDEN = re.compile(r"(^|[/\\])vsi[a-z0-9_]*[/\\]|^[a-zA-Z][a-zA-Z0-9+.\-]*:", re.IGNORECASE)
 
 
 def _looks_like_gdal_special(s: str) -> bool:

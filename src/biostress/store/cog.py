@@ -23,11 +23,12 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.dtypes import in_dtype_range
+from rasterio.windows import Window
 
 from ..errors import InputDataError
 from ..grid import Grid
 
-__all__ = ["write_cog", "COG_BLOCKSIZE", "sidecar_paths"]
+__all__ = ["CogWriter", "write_cog", "COG_BLOCKSIZE", "sidecar_paths"]
 
 COG_BLOCKSIZE = 512
 _SUPPORTED = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64"}
@@ -87,6 +88,103 @@ def _unlink(*paths: Path) -> None:
             p.unlink()
 
 
+class CogWriter:
+    """Write a raster block by block (bounded memory), then turn it into a COG on close.
+
+    ``with CogWriter(path, grid, count, dtype, ...) as w: w.write(block, row0, col0)``. On a clean
+    exit the tiled GeoTIFF written so far is converted by GDAL's COG driver (which streams) and
+    moved into place with its sidecars; on an exception nothing appears at ``path``.
+    Options as for :func:`write_cog`.
+    """
+
+    def __init__(self, path: Path | str, grid: Grid, count: int, dtype: str, *, nodata: float | None = None,
+                 colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
+                 band_names: Sequence[str] | None = None, units: str | None = None, description: str | None = None,
+                 category_names: Sequence[str] | None = None, qml: str | None = None,
+                 categorical: bool | None = None) -> None:
+        self.path = path = Path(path)
+        if path.suffix.lower() not in {".tif", ".tiff"}:
+            raise ValueError(f"COG output path must end in .tif, got {path.name}.")
+        if not path.parent.is_dir():
+            raise InputDataError(f"Output folder {path.parent} does not exist.")
+        if dtype not in _SUPPORTED:
+            raise InputDataError(f"Raster data type {dtype} cannot be written to a GeoTIFF.")
+        if nodata is not None and not np.isnan(nodata) and not in_dtype_range(nodata, dtype):
+            raise InputDataError(f"nodata={nodata} does not fit the raster data type {dtype}.")
+        if nodata is not None and np.isnan(nodata) and np.dtype(dtype).kind != "f":
+            raise InputDataError(f"nodata=NaN needs a floating-point raster, got {dtype}.")
+        if band_names is not None and len(band_names) != count:
+            raise ValueError(f"{len(band_names)} band names given for {count} bands.")
+        if colormap is not None and (count != 1 or dtype not in {"uint8", "uint16"}):
+            raise ValueError(f"A colour table needs a single-band uint8/uint16 raster, got {count} x {dtype}.")
+        self.grid, self.count, self.dtype = grid, count, dtype
+        self.categorical = (colormap is not None or category_names is not None) if categorical is None else categorical
+        self.predictor = 3 if np.dtype(dtype).kind == "f" else 2
+        self.category_names, self.qml = category_names, qml
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.src_tmp = path.with_name(f".{path.stem}.src-{token}.tif")
+        self.dst_tmp = path.with_name(f".{path.stem}.cog-{token}.tif")
+        self.src_aux = self.src_tmp.with_name(self.src_tmp.name + ".aux.xml")
+        self.dst_aux = self.dst_tmp.with_name(self.dst_tmp.name + ".aux.xml")
+        self.qml_tmp = path.with_name(f".{path.stem}.qml-{token}")
+        profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": count, "dtype": dtype,
+                   "crs": grid.crs, "transform": grid.transform, "nodata": nodata, "tiled": True,
+                   "blockxsize": COG_BLOCKSIZE, "blockysize": COG_BLOCKSIZE, "compress": "ZSTD", "zstd_level": 1,
+                   "bigtiff": "IF_SAFER"}
+        self._ds = rasterio.open(self.src_tmp, "w", **profile)
+        for b in range(1, count + 1):
+            if band_names is not None:
+                self._ds.set_band_description(b, str(band_names[b - 1]))
+            if units:
+                self._ds.set_band_unit(b, units)
+        if colormap is not None:
+            self._ds.write_colormap(1, {int(k): tuple(int(c) for c in v) for k, v in colormap.items()})
+        if description:
+            self._ds.update_tags(TIFFTAG_IMAGEDESCRIPTION=description)
+
+    def write(self, block: np.ndarray, row0: int = 0, col0: int = 0) -> None:
+        """Write a ``(rows, cols)`` or ``(bands, rows, cols)`` block at ``(row0, col0)``."""
+        arr = np.asarray(block)
+        if arr.ndim == 2:
+            arr = arr[np.newaxis]
+        if arr.shape[0] != self.count:
+            raise InputDataError(f"Block has {arr.shape[0]} bands, the raster {self.count}.")
+        self._ds.write(arr.astype(self.dtype, copy=False), window=Window(col0, row0, arr.shape[2], arr.shape[1]))
+
+    def __enter__(self) -> CogWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._ds.close()
+            if exc_type is None:
+                self._finish()
+        finally:
+            _unlink(self.src_tmp, self.src_aux, self.dst_tmp, self.dst_aux, self.qml_tmp)
+
+    def _finish(self) -> None:
+        path = self.path
+        qml_path, aux_path = sidecar_paths(path)
+        if self.category_names is not None:
+            _write_pam(self.src_aux, self.category_names, self.count)
+        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+            rasterio.shutil.copy(
+                self.src_tmp, self.dst_tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR=str(self.predictor),
+                BLOCKSIZE=str(COG_BLOCKSIZE), OVERVIEWS="AUTO",
+                RESAMPLING="NEAREST" if self.categorical else "AVERAGE", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
+        # sidecars first, the raster last: once ``path`` is new, so are its sidecars
+        if self.dst_aux.exists():
+            os.replace(self.dst_aux, aux_path)
+        else:
+            _unlink(aux_path)
+        if self.qml is not None:
+            self.qml_tmp.write_text(self.qml, encoding="utf-8")
+            os.replace(self.qml_tmp, qml_path)
+        else:
+            _unlink(qml_path)
+        os.replace(self.dst_tmp, path)
+
+
 def write_cog(
     path: Path | str,
     data: np.ndarray,
@@ -113,83 +211,9 @@ def write_cog(
     ``categorical`` selects the overview resampling: nearest neighbour for classes, average for
     continuous values. It defaults to ``True`` when a colour map or category names are given.
     """
-    path = Path(path)
-    if path.suffix.lower() not in {".tif", ".tiff"}:
-        raise ValueError(f"COG output path must end in .tif, got {path.name}.")
-    if not path.parent.is_dir():
-        raise InputDataError(f"Output folder {path.parent} does not exist.")
     arr = _prepare(data, grid, nodata)
-    bands, rows, cols = arr.shape
-    dtype = arr.dtype.name
-    if band_names is not None and len(band_names) != bands:
-        raise ValueError(f"{len(band_names)} band names given for {bands} bands.")
-    if colormap is not None and (bands != 1 or dtype not in {"uint8", "uint16"}):
-        raise ValueError(f"A colour table needs a single-band uint8/uint16 raster, got {bands} x {dtype}.")
-    if categorical is None:
-        categorical = colormap is not None or category_names is not None
-    predictor = 3 if arr.dtype.kind == "f" else 2
-
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
-    src_tmp = path.with_name(f".{path.stem}.src-{token}.tif")
-    dst_tmp = path.with_name(f".{path.stem}.cog-{token}.tif")
-    src_aux = src_tmp.with_name(src_tmp.name + ".aux.xml")
-    dst_aux = dst_tmp.with_name(dst_tmp.name + ".aux.xml")
-    qml_tmp = path.with_name(f".{path.stem}.qml-{token}")
-    qml_path, aux_path = sidecar_paths(path)
-    try:
-        profile = {
-            "driver": "GTiff",
-            "width": cols,
-            "height": rows,
-            "count": bands,
-            "dtype": dtype,
-            "crs": grid.crs,
-            "transform": grid.transform,
-            "nodata": nodata,
-            "tiled": True,
-            "blockxsize": COG_BLOCKSIZE,
-            "blockysize": COG_BLOCKSIZE,
-            "compress": "ZSTD",
-            "zstd_level": 1,
-            "bigtiff": "IF_SAFER",
-        }
-        with rasterio.open(src_tmp, "w", **profile) as dst:
-            dst.write(arr)
-            for b in range(1, bands + 1):
-                if band_names is not None:
-                    dst.set_band_description(b, str(band_names[b - 1]))
-                if units:
-                    dst.set_band_unit(b, units)
-            if colormap is not None:
-                dst.write_colormap(1, {int(k): tuple(int(c) for c in v) for k, v in colormap.items()})
-            if description:
-                dst.update_tags(TIFFTAG_IMAGEDESCRIPTION=description)
-        if category_names is not None:
-            _write_pam(src_aux, category_names, bands)
-        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
-            rasterio.shutil.copy(
-                src_tmp,
-                dst_tmp,
-                driver="COG",
-                COMPRESS="DEFLATE",
-                PREDICTOR=str(predictor),
-                BLOCKSIZE=str(COG_BLOCKSIZE),
-                OVERVIEWS="AUTO",
-                RESAMPLING="NEAREST" if categorical else "AVERAGE",
-                BIGTIFF="IF_SAFER",
-                NUM_THREADS="ALL_CPUS",
-            )
-        # sidecars first, the raster last: once ``path`` is new, so are its sidecars
-        if dst_aux.exists():
-            os.replace(dst_aux, aux_path)
-        else:
-            _unlink(aux_path)
-        if qml is not None:
-            qml_tmp.write_text(qml, encoding="utf-8")
-            os.replace(qml_tmp, qml_path)
-        else:
-            _unlink(qml_path)
-        os.replace(dst_tmp, path)
-    finally:
-        _unlink(src_tmp, src_aux, dst_tmp, dst_aux, qml_tmp)
-    return path
+    with CogWriter(path, grid, arr.shape[0], arr.dtype.name, nodata=nodata, colormap=colormap, band_names=band_names,
+                   units=units, description=description, category_names=category_names, qml=qml,
+                   categorical=categorical) as w:
+        w.write(arr)
+    return Path(path)

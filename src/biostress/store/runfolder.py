@@ -54,7 +54,7 @@ import numpy as np
 from ..errors import BiostressError, OutputExistsError
 from ..grid import Grid
 from . import gpkg as _gpkg
-from .cog import sidecar_paths, write_cog
+from .cog import CogWriter, sidecar_paths, write_cog
 
 __all__ = ["MANIFEST_NAME", "RunFolder", "software_versions"]
 
@@ -404,14 +404,34 @@ class RunFolder:
     ) -> Path:
         """Write ``<name>.tif`` as a COG (see :func:`~biostress.store.cog.write_cog` for
         ``cog_kwargs``: nodata, colormap, band_names, category_names, qml, categorical)."""
-        import rasterio
+        rel = self._raster_name(name)
+        path = write_cog(self.path / rel, data, grid, units=units, description=description, **cog_kwargs)
+        self._register_raster(rel, path, grid, units, description)
+        return path
 
+    @contextlib.contextmanager
+    def raster_writer(self, name: str, grid: Grid, count: int, dtype: str, *, units: str, description: str,
+                      **cog_kwargs: Any) -> Iterator[CogWriter]:
+        """Write ``<name>.tif`` block by block: ``with run.raster_writer(...) as w: w.write(block, r0, c0)``.
+
+        Memory stays bounded by the block size; the COG is made and registered when the block ends.
+        """
+        rel = self._raster_name(name)
+        with CogWriter(self.path / rel, grid, count, dtype, units=units, description=description, **cog_kwargs) as w:
+            yield w
+        self._register_raster(rel, self.path / rel, grid, units, description)
+
+    def _raster_name(self, name: str) -> str:
         self._require_open()
         if not _NAME_RE.match(name):
             raise ValueError(f"Invalid raster name {name!r} (letters, digits, _ . - only).")
         rel = f"{name}.tif"
         self._check_new(rel)
-        path = write_cog(self.path / rel, data, grid, units=units, description=description, **cog_kwargs)
+        return rel
+
+    def _register_raster(self, rel: str, path: Path, grid: Grid, units: str, description: str) -> None:
+        import rasterio
+
         if self._grid is None:
             self._grid = grid
         with rasterio.open(path) as src:
@@ -438,7 +458,6 @@ class RunFolder:
             self._register({"path": aux_path.name, "kind": "file", "file_kind": "gdal-pam",
                             "units": None, "description": f"GDAL auxiliary metadata (category names) for {rel}",
                             "sidecar_of": rel})
-        return path
 
     def write_vector(
         self,
