@@ -44,7 +44,9 @@ def _footprint_rd() -> shapely.Geometry:
     polys = []
     for x, y in TILES:
         b = mercantile.xy_bounds(x, y, 14)
-        ring = np.asarray(shapely.segmentize(shapely.box(b.left, b.bottom, b.right, b.top), 10).exterior.coords)
+        ring = np.asarray(
+            shapely.segmentize(shapely.box(b.left, b.bottom, b.right, b.top), 10).exterior.coords
+        )
         polys.append(shapely.Polygon(np.column_stack(tr.transform(ring[:, 0], ring[:, 1]))))
     return shapely.union_all(polys)
 
@@ -61,7 +63,9 @@ def bbox(footprint: shapely.Geometry) -> tuple[float, float, float, float]:
 
 @pytest.fixture(scope="module")
 def from_dir(bbox: tuple[float, float, float, float]) -> dict[str, gpd.GeoDataFrame]:
-    return read_openmaptiles(DATA / "tiles", bbox, RD, layers=["landcover", "water", "building", "transportation", "poi"])
+    return read_openmaptiles(
+        DATA / "tiles", bbox, RD, layers=["landcover", "water", "building", "transportation", "poi"]
+    )
 
 
 def _areas_by_class(gdf: gpd.GeoDataFrame, clip: shapely.Geometry, key: str | None) -> dict[str, float]:
@@ -116,16 +120,23 @@ def test_decode_hand_made_tile() -> None:
     features = [
         {"geometry": square, "properties": {"class": "lake", "depth": 2.5}},
         {"geometry": "POINT (2048 1024)", "properties": {"class": "spring"}},
-        {"geometry": "LINESTRING (-200 2048, 4300 2048)", "properties": {"class": "canal"}},  # into the buffer
+        {
+            "geometry": "LINESTRING (-200 2048, 4300 2048)",
+            "properties": {"class": "canal"},
+        },  # into the buffer
     ]
-    data = mapbox_vector_tile.encode([{"name": "water", "features": features}], default_options={"y_coord_down": True})
+    data = mapbox_vector_tile.encode(
+        [{"name": "water", "features": features}], default_options={"y_coord_down": True}
+    )
     g = decode_tile(gzip.compress(data), 14, 8405, 5427)["water"]
     xmin, ymin, xmax, ymax = tile_bounds_3857(14, 8405, 5427)
     unit = (xmax - xmin) / 4096  # metres per tile unit
     lake, spring, canal = g.geometry
     assert lake.geom_type == "Polygon" and len(lake.interiors) == 1
     assert lake.area == pytest.approx((1000**2 - 200**2) * unit**2)
-    assert lake.bounds == pytest.approx((xmin + 100 * unit, ymax - 1100 * unit, xmin + 1100 * unit, ymax - 100 * unit))
+    assert lake.bounds == pytest.approx(
+        (xmin + 100 * unit, ymax - 1100 * unit, xmin + 1100 * unit, ymax - 100 * unit)
+    )
     assert (spring.x, spring.y) == pytest.approx((xmin + 2048 * unit, ymax - 1024 * unit))
     assert canal.length == pytest.approx(xmax - xmin)  # cut at the tile's edges
     assert g["class"].tolist() == ["lake", "spring", "canal"]
@@ -142,7 +153,9 @@ def _sorted_bounds(geoms: np.ndarray) -> np.ndarray:
 
 def _polygon_parts(g: shapely.Geometry) -> shapely.Geometry:
     """Only the polygons of ``g`` (repair and cutting can leave lines and points in a collection)."""
-    return shapely.MultiPolygon([p for p in shapely.get_parts(shapely.get_parts(g)) if p.geom_type == "Polygon"])
+    return shapely.MultiPolygon(
+        [p for p in shapely.get_parts(shapely.get_parts(g)) if p.geom_type == "Polygon"]
+    )
 
 
 def _reference_decode(x: int, y: int) -> dict[str, tuple[np.ndarray, float, float]]:
@@ -155,9 +168,13 @@ def _reference_decode(x: int, y: int) -> dict[str, tuple[np.ndarray, float, floa
         ext = layer["extent"]
 
         def to3857(c: np.ndarray, ext: int = ext) -> np.ndarray:
-            return np.column_stack([b[0] + c[:, 0] * (b[2] - b[0]) / ext, b[3] - c[:, 1] * (b[3] - b[1]) / ext])
+            return np.column_stack(
+                [b[0] + c[:, 0] * (b[2] - b[0]) / ext, b[3] - c[:, 1] * (b[3] - b[1]) / ext]
+            )
 
-        geoms = np.array([shapely.transform(shapely.geometry.shape(f["geometry"]), to3857) for f in layer["features"]])
+        geoms = np.array(
+            [shapely.transform(shapely.geometry.shape(f["geometry"]), to3857) for f in layer["features"]]
+        )
         poly = np.array([f["geometry"]["type"].endswith("Polygon") for f in layer["features"]])
         geoms[poly] = shapely.make_valid(geoms[poly])
         geoms = shapely.intersection(geoms, box)
@@ -165,7 +182,11 @@ def _reference_decode(x: int, y: int) -> dict[str, tuple[np.ndarray, float, floa
         # Polygon features count when some area is left (collapsed parts are not polygons).
         kept = np.where(poly, shapely.area(geoms) > 0, ~shapely.is_empty(geoms))
         geoms, poly = geoms[kept], poly[kept]
-        out[name] = (_sorted_bounds(geoms), float(shapely.area(geoms).sum()), float(shapely.length(geoms[~poly]).sum()))
+        out[name] = (
+            _sorted_bounds(geoms),
+            float(shapely.area(geoms).sum()),
+            float(shapely.length(geoms[~poly]).sum()),
+        )
     return out
 
 
@@ -179,14 +200,17 @@ def test_decoder_agrees_with_mapbox_vector_tile(x: int, y: int) -> None:
         assert g.crs == "EPSG:3857"
         lines = ~g.geom_type.isin(["Polygon", "MultiPolygon"])
         assert len(g) == len(bounds), name
-        np.testing.assert_allclose(_sorted_bounds(np.asarray(g.geometry.array)), bounds, atol=0.011, err_msg=name)
+        np.testing.assert_allclose(
+            _sorted_bounds(np.asarray(g.geometry.array)), bounds, atol=0.011, err_msg=name
+        )
         assert g.area.sum() == pytest.approx(area, rel=1e-6, abs=1e-3), name
         assert g[lines].length.sum() == pytest.approx(length, rel=1e-6, abs=1e-3), name
 
 
 @pytest.mark.parametrize("layer,key", [("landcover", "class"), ("water", "class"), ("building", None)])
-def test_areas_per_class_match_provider_geoparquet(from_dir: dict, footprint: shapely.Geometry, layer: str,
-                                                   key: str | None) -> None:
+def test_areas_per_class_match_provider_geoparquet(
+    from_dir: dict, footprint: shapely.Geometry, layer: str, key: str | None
+) -> None:
     ref = gpd.read_parquet(DATA / "geoparquet" / f"{layer}.parquet")
     got = from_dir[layer]
     assert got.crs == RD
@@ -209,7 +233,9 @@ def test_features_are_cut_to_their_tile(from_dir: dict) -> None:
         assert set(g["tile"]) <= {f"14/{x}/{y}" for x, y in TILES}
         for tile, part in g.groupby("tile"):
             _, x, y = map(int, tile.split("/"))
-            ring = np.asarray(shapely.segmentize(shapely.box(*tile_bounds_3857(14, x, y)), 10).exterior.coords)
+            ring = np.asarray(
+                shapely.segmentize(shapely.box(*tile_bounds_3857(14, x, y)), 10).exterior.coords
+            )
             cell = shapely.Polygon(np.column_stack(tr.transform(ring[:, 0], ring[:, 1]))).buffer(0.05)
             assert shapely.within(np.asarray(part.geometry.array), cell).all(), f"{name} leaves tile {tile}"
 
@@ -264,11 +290,15 @@ def test_gzipped_tiles_in_tiles_subfolder(tmp_path: Path, bbox: tuple, from_dir:
 def test_mbtiles_gives_the_same_features(tmp_path: Path, bbox: tuple, from_dir: dict) -> None:
     path = tmp_path / "dordrecht.mbtiles"
     db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE metadata (name TEXT, value TEXT);"
-                     "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);"
-                     "INSERT INTO metadata VALUES ('format', 'pbf');")
+    db.executescript(
+        "CREATE TABLE metadata (name TEXT, value TEXT);"
+        "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);"
+        "INSERT INTO metadata VALUES ('format', 'pbf');"
+    )
     for (x, y), data in _tile_bytes().items():
-        db.execute("INSERT INTO tiles VALUES (14, ?, ?, ?)", (x, 2**14 - 1 - y, gzip.compress(data)))  # TMS rows
+        db.execute(
+            "INSERT INTO tiles VALUES (14, ?, ?, ?)", (x, 2**14 - 1 - y, gzip.compress(data))
+        )  # TMS rows
     db.commit()
     db.close()
     res = read_openmaptiles(path, bbox, RD, layers=list(from_dir))
@@ -284,10 +314,20 @@ def test_pmtiles_gives_the_same_features(tmp_path: Path, bbox: tuple, from_dir: 
     with write(str(path)) as w:
         for tid, data in tiles:
             w.write_tile(tid, data)
-        w.finalize({"tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
-                    "min_lon_e7": int(4.65e7), "min_lat_e7": int(51.79e7), "max_lon_e7": int(4.70e7),
-                    "max_lat_e7": int(51.82e7), "center_zoom": 14, "center_lon_e7": int(4.68e7),
-                    "center_lat_e7": int(51.80e7)}, {"name": "test"})
+        w.finalize(
+            {
+                "tile_type": TileType.MVT,
+                "tile_compression": Compression.GZIP,
+                "min_lon_e7": int(4.65e7),
+                "min_lat_e7": int(51.79e7),
+                "max_lon_e7": int(4.70e7),
+                "max_lat_e7": int(51.82e7),
+                "center_zoom": 14,
+                "center_lon_e7": int(4.68e7),
+                "center_lat_e7": int(51.80e7),
+            },
+            {"name": "test"},
+        )
     res = read_openmaptiles(path, bbox, RD, layers=list(from_dir))
     assert _signature(res) == _signature(from_dir)
 
@@ -307,7 +347,9 @@ def test_geoparquet_folder_is_reprojected(tmp_path: Path, footprint: shapely.Geo
 def test_gpkg_one_table_per_layer(tmp_path: Path, footprint: shapely.Geometry) -> None:
     path = tmp_path / "omt.gpkg"
     for name in ("landcover", "water"):
-        gpd.read_parquet(DATA / "geoparquet" / f"{name}.parquet").to_crs(3857).to_file(path, layer=name, driver="GPKG")
+        gpd.read_parquet(DATA / "geoparquet" / f"{name}.parquet").to_crs(3857).to_file(
+            path, layer=name, driver="GPKG"
+        )
     res = read_openmaptiles(path, footprint.bounds, RD, layers=["water", "landcover", "park"])
     assert len(res["park"]) == 0
     for name in ("landcover", "water"):
@@ -340,6 +382,7 @@ def test_bbox_outside_the_tiles() -> None:
     assert f"x {rng.xmin}-{rng.xmax}, y {rng.ymin}-{rng.ymax}" in msg  # what was asked
 
 
+@pytest.mark.filterwarnings("ignore:The filename extension should be:RuntimeWarning")
 def test_mbtiles_that_is_something_else(tmp_path: Path, bbox: tuple) -> None:
     fake = tmp_path / "tiles.mbtiles"
     fake.write_text("zoom_level,tile_column\n14,8405\n")

@@ -60,7 +60,7 @@ class Prepared:
 
 
 def _bbox_gdf(gdf: gpd.GeoDataFrame, bbox: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
-    return gdf.iloc[gdf.sindex.query(shapely.box(*bbox), predicate="intersects")]
+    return gdf.iloc[np.sort(gdf.sindex.query(shapely.box(*bbox), predicate="intersects"))]
 
 
 def _to_area_crs(gdf: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
@@ -254,13 +254,12 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
 
 def _report_unmapped_codes(src, groups: dict[int, list[int]], mapping: MappingTable, spec: SourceSpec, label: str,
                            notes: list[str]) -> None:
-    """Report raster codes present in the file (sampled on its overview) that no mapping row covers."""
+    """Report raster codes present in the file (all pixels, or a 2048 x 2048 decimated read of large
+    files) that no mapping row covers."""
     known = {int(v) for r in mapping.for_layer(spec.scheme, "raster") for c in r.conditions if c.values for v in c.values}
-    h = max(1, src.height // 8)
-    w = max(1, src.width // 8)
     from .sources.raster_files import read_band
 
-    sample = read_band(src, out_shape=(h, w))
+    sample = read_band(src, out_shape=(min(src.height, 2048), min(src.width, 2048)))
     present = {int(v) for v in np.unique(sample.compressed())}
     unknown = sorted(present - known)
     if unknown:

@@ -125,8 +125,9 @@ def _clip(geoms: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarr
 
 
 def supersample_factor(cell: float) -> int:
-    """Sub-cells per cell edge: about 1 m sub-cells, at least 4 and at most 10 per edge."""
-    return int(min(10, max(4, round(cell / 1.0))))
+    """Sub-cells per cell edge: sub-cells of about 1 m (so a 6 m tree crown or a 2 m ditch is
+    still sampled well), at least 4 per edge (0.5 m sub-cells at 2 m cells), at most 50."""
+    return int(min(50, max(4, round(cell / 1.0))))
 
 
 def rasterize_blocks(pieces: list[Piece], grid: Grid, codes: list[int], boundary: shapely.Geometry, *,
@@ -139,6 +140,7 @@ def rasterize_blocks(pieces: list[Piece], grid: Grid, codes: list[int], boundary
     centres). Counting sub-cells per cell gives the fractions, in steps of ``1/factor**2``.
     """
     f = factor or supersample_factor(grid.cell)
+    chunk = max(16, min(chunk, 4096 // f))  # at most 4096 x 4096 sub-cells per block (bounded memory)
     order = sorted(pieces, key=lambda p: p.precedence)  # lowest first: the last painted wins
     if len(order) > 65534:
         raise ValueError("too many land-cover pieces")
@@ -177,7 +179,8 @@ def rasterize_blocks(pieces: list[Piece], grid: Grid, codes: list[int], boundary
             cell_id = np.broadcast_to(cell_id, (h, f, w, f))
             counts = np.bincount((cell_id * n + paint.reshape(h, f, w, f)).ravel(), minlength=h * w * n)
             counts = counts.reshape(h, w, n)[:, :, 1:].transpose(2, 0, 1) / (f * f)  # (pieces, h, w)
-            for i in np.flatnonzero(counts.reshape(len(order), -1).any(axis=1)):
+            present = counts.reshape(len(order), -1).any(axis=1) if len(order) else np.zeros(0, dtype=bool)
+            for i in np.flatnonzero(present):
                 cov = counts[i]
                 ci = piece_cls[i]
                 frac[ci] += cov

@@ -45,7 +45,7 @@ _TEXT = {
         "crs": "Coordinate system",
         "cell": "cell size",
         "north": "N",
-        "scale": "Scale bar (at the map's scale)",
+        "scale": "Scale",
         "no_value": "No value",
         "units": "units",
         "share_sub": "% of the unit's area;\nnumber of units per class ({n} in all)",
@@ -56,7 +56,7 @@ _TEXT = {
         "crs": "Coördinatenstelsel",
         "cell": "celgrootte",
         "north": "N",
-        "scale": "Schaalstok (op de schaal van de kaart)",
+        "scale": "Schaal",
         "no_value": "Geen waarde",
         "units": "eenheden",
         "share_sub": "% van de oppervlakte van de eenheid;\naantal eenheden per klasse ({n} in totaal)",
@@ -64,12 +64,14 @@ _TEXT = {
 }
 
 # Layout constants (inches / points).
-_LEGEND_W = 3.7
+_LEGEND_W = 3.8
 _MARGIN = 0.25
 _TITLE_H = 0.55
 _ROW_H = 0.25
+_LINE_H = 0.17  # extra height per wrapped label line
+_LABEL_CHARS = 32
 _GAP = 0.3  # between map and panel
-_FURNITURE_H = 1.0  # scale bar and north arrow at the bottom of the panel
+_FURNITURE_H = 0.85  # scale bar and north arrow at the bottom of the panel
 _LEGEND_FONT = 9.5
 _FOOTER_FONT = 8.0
 
@@ -275,7 +277,7 @@ def _setup_map_axes(ax, bounds: tuple[float, float, float, float]) -> None:
 
 def _draw_furniture(lay: _Layout, lang: str) -> float:
     """Scale bar (bottom left of the panel, drawn at the map's scale) and north arrow (bottom
-    right). The map is north-up (grid north). Returns the scale-bar length in metres."""
+    right; the map is north-up, so it points to grid north). Returns the scale-bar length in metres."""
     ax = lay.ax_panel
     length = nice_scale_length(lay.bounds[2] - lay.bounds[0])
     bar_in = length * lay.inch_per_m
@@ -291,11 +293,11 @@ def _draw_furniture(lay: _Layout, lang: str) -> float:
         ax.text(0.05 + bar_in * frac, y_bar - 0.05, label, ha="center", va="bottom", fontsize=_LEGEND_FONT - 0.5)
     ax.text(0.05, y_bar - 0.30, _TEXT[lang]["scale"], ha="left", va="bottom", fontsize=_LEGEND_FONT - 1,
             color="#444444")
-    # north arrow
-    xa = _LEGEND_W - 0.35
-    ax.add_patch(FancyArrow(xa, lay.panel_h - 0.1, 0, -0.5, width=0.06, head_width=0.22, head_length=0.2,
+    # north arrow: bottom right of the panel, level with the scale bar
+    xa = _LEGEND_W - 0.3
+    ax.add_patch(FancyArrow(xa, lay.panel_h - 0.06, 0, -0.42, width=0.06, head_width=0.22, head_length=0.2,
                             length_includes_head=True, color="black"))
-    ax.text(xa, lay.panel_h - 0.62, _TEXT[lang]["north"], ha="center", va="bottom", fontsize=12,
+    ax.text(xa, lay.panel_h - 0.5, _TEXT[lang]["north"], ha="center", va="bottom", fontsize=11,
             fontweight="bold")
     return length
 
@@ -318,14 +320,28 @@ def _footer_lines(parts: list[str], fig_w: float) -> list[str]:
     return out
 
 
-def _legend_height(n_rows: int, subtitle: str) -> float:
+def _wrap_label(label: str) -> list[str]:
+    """A legend label on at most two lines of ``_LABEL_CHARS`` characters (ellipsis beyond)."""
+    lines = textwrap.wrap(label, _LABEL_CHARS) or [""]
+    if len(lines) > 2:
+        rest = " ".join(lines[1:])
+        lines = [lines[0], rest[: _LABEL_CHARS - 1] + "…"]
+    return lines
+
+
+def _row_height(label: str) -> float:
+    return _ROW_H + (len(_wrap_label(label)) - 1) * _LINE_H
+
+
+def _legend_height(rows: list[tuple[str, str, str]], subtitle: str) -> float:
     """Height in inches of a legend drawn by :func:`_draw_legend_panel`."""
     sub = (0.2 * (subtitle.count("\n") + 1) + 0.15) if subtitle else 0.0
-    return 0.35 + sub + n_rows * _ROW_H
+    return 0.35 + sub + sum(_row_height(label) for _, label, _ in rows)
 
 
 def _draw_legend_panel(ax, title: str, subtitle: str, rows: list[tuple[str, str, str]]) -> None:
-    """Legend at the top of the panel; ``rows`` = (colour, label, right-aligned value)."""
+    """Legend at the top of the panel; ``rows`` = (colour, label, right-aligned value). Long labels
+    wrap onto a second line."""
     y = 0.0
     ax.text(0, y, title, fontsize=_LEGEND_FONT + 2, fontweight="bold", va="top", ha="left")
     y += 0.35
@@ -334,14 +350,12 @@ def _draw_legend_panel(ax, title: str, subtitle: str, rows: list[tuple[str, str,
                 linespacing=1.3)
         y += 0.2 * (subtitle.count("\n") + 1) + 0.15
     for colour, label, value in rows:
+        lines = _wrap_label(label)
         ax.add_patch(Rectangle((0, y), 0.32, 0.18, facecolor=colour, edgecolor="#444444", linewidth=0.5))
-        ax.text(0.45, y + 0.09, label, fontsize=_LEGEND_FONT, va="center", ha="left")
+        for i, line in enumerate(lines):
+            ax.text(0.45, y + 0.09 + i * _LINE_H, line, fontsize=_LEGEND_FONT, va="center", ha="left")
         ax.text(_LEGEND_W - 0.05, y + 0.09, value, fontsize=_LEGEND_FONT, va="center", ha="right")
-        y += _ROW_H
-
-
-def _truncate(label: str, n: int = 34) -> str:
-    return label if len(label) <= n else label[: n - 1] + "…"
+        y += _row_height(label)
 
 
 def _draw_outlines(ax, units, boundary, crs) -> None:
@@ -398,10 +412,10 @@ def render_landcover_map(dominant: np.ndarray, grid: Grid, legend: Legend, out_p
     t = _TEXT[lang]
     cell = format_length(grid.cell)
     subtitle = t["lc_sub"].format(cell=cell)
-    rows = [(e.colour, _truncate(e.label), _fmt_pct(e.share, lang)) for e in entries]
+    rows = [(e.colour, e.label, _fmt_pct(e.share, lang)) for e in entries]
     footer = _footer_lines([f"{_crs_text(grid.crs, lang)} · {t['cell']} {cell}", attribution],
                            _fig_width(grid.bounds, map_size_in))
-    lay = _layout(grid.bounds, _legend_height(len(rows), subtitle), len(footer), map_size_in)
+    lay = _layout(grid.bounds, _legend_height(rows, subtitle), len(footer), map_size_in)
     ax = lay.ax_map
     _title(lay, title)
     xmin, ymin, xmax, ymax = grid.bounds
@@ -452,7 +466,7 @@ def render_share_map(units, column: str, out_png: Path, *, title: str,
     pad = 0.02 * max(xmax - xmin, ymax - ymin)
     bounds = (xmin - pad, ymin - pad, xmax + pad, ymax + pad)
     footer = _footer_lines([_crs_text(units.crs, lang), attribution], _fig_width(bounds, map_size_in))
-    lay = _layout(bounds, _legend_height(len(rows), subtitle), len(footer), map_size_in)
+    lay = _layout(bounds, _legend_height(rows, subtitle), len(footer), map_size_in)
     ax = lay.ax_map
     _title(lay, title)
     fill = [colours[i] if i >= 0 else NO_VALUE_COLOUR for i in idx]

@@ -560,9 +560,7 @@ def _build_lines(
     part_len = np.bincount(part, minlength=int(moveto.sum()))
     ok = part_len >= 2
     keep = ok[part]
-    lines = shapely.from_ragged_array(
-        shapely.GeometryType.LINESTRING, xy[keep], (_offsets(part_len[ok]),)
-    )
+    lines = shapely.from_ragged_array(shapely.GeometryType.LINESTRING, xy[keep], (_offsets(part_len[ok]),))
     return _clip(_collect(lines, feat[moveto][ok], n, shapely.multilinestrings), bounds)
 
 
@@ -601,7 +599,9 @@ def _build_polygons(
     return _polygonal(_clip(geoms, bounds))
 
 
-def _ring_area2(x: np.ndarray, y: np.ndarray, ring: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+def _ring_area2(
+    x: np.ndarray, y: np.ndarray, ring: np.ndarray, start: np.ndarray, length: np.ndarray
+) -> np.ndarray:
     """Twice the signed (shoelace) area of each ring, in integer tile units (exact); ``ring`` is the
     ring index of each vertex, rings are implicitly closed."""
     if not len(start):
@@ -633,9 +633,13 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
     geoms = geoms.copy()
     for i in odd:
         polys = [
-            p for p in shapely.get_parts(shapely.get_parts(geoms[i])) if shapely.get_type_id(p) == 3 and not p.is_empty
+            p
+            for p in shapely.get_parts(shapely.get_parts(geoms[i]))
+            if shapely.get_type_id(p) == 3 and not p.is_empty
         ]
-        geoms[i] = (polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)) if polys else shapely.Polygon()
+        geoms[i] = (
+            (polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)) if polys else shapely.Polygon()
+        )
     return geoms
 
 
@@ -655,7 +659,9 @@ class _Projector:
         self.identity = self.crs.equals(CRS.from_epsg(3857))
         self.tr = None if self.identity else Transformer.from_crs("EPSG:3857", self.crs, always_xy=True)
         inv = Transformer.from_crs(self.crs, "EPSG:3857", always_xy=True)
-        ring = np.asarray(shapely.segmentize(self.box, max((bbox[2] - bbox[0]), (bbox[3] - bbox[1])) / 100).exterior.coords)
+        ring = np.asarray(
+            shapely.segmentize(self.box, max((bbox[2] - bbox[0]), (bbox[3] - bbox[1])) / 100).exterior.coords
+        )
         merc = shapely.Polygon(np.column_stack(inv.transform(ring[:, 0], ring[:, 1])))
         self.near = shapely.buffer(merc, 10.0)
         self.inside = shapely.buffer(merc, -10.0)
@@ -698,7 +704,9 @@ def _to_frame(chunks: list[_Chunk], crs: str | CRS, *, with_tile: bool = True) -
     if "name" not in data and "name:latin" in data:
         data["name"] = data["name:latin"]
     if with_tile:
-        data["tile"] = pd.Series(np.repeat([c.tile for c in chunks], [len(c.geoms) for c in chunks]), dtype=object)
+        data["tile"] = pd.Series(
+            np.repeat([c.tile for c in chunks], [len(c.geoms) for c in chunks]), dtype=object
+        )
     geoms = np.concatenate([c.geoms for c in chunks]) if chunks else np.empty(0, dtype=object)
     return gpd.GeoDataFrame(data, geometry=gpd.array.from_shapely(geoms, crs=crs))
 
@@ -794,7 +802,9 @@ def _file_format(path: Path) -> str:
     return fmt
 
 
-def _select_tiles(source: _TileSource, bbox: Bbox, crs: str, zoom: int | None) -> tuple[int, list[tuple[int, int]]]:
+def _select_tiles(
+    source: _TileSource, bbox: Bbox, crs: str, zoom: int | None
+) -> tuple[int, list[tuple[int, int]]]:
     """The zoom to read and the tiles of ``source`` that intersect ``bbox``."""
     zooms = source.zooms()
     if not zooms:
@@ -845,7 +855,9 @@ def _read_tiles(
     names = layers if layers is not None else sorted(per_layer)
     missing = [n for n in names if n not in per_layer]
     if missing:
-        log.warning("%s: no features of layer(s) %s in the area of interest; returned empty.", source.path, missing)
+        log.warning(
+            "%s: no features of layer(s) %s in the area of interest; returned empty.", source.path, missing
+        )
     return {name: _to_frame(per_layer.get(name, []), project.crs) for name in names}
 
 
@@ -894,7 +906,8 @@ def _read_parquet_layer(p: Path) -> gpd.GeoDataFrame:
         gdf = gpd.read_parquet(p)
     except Exception as e:  # noqa: BLE001 - pyarrow/geopandas errors become data errors naming the file
         raise InputDataError(
-            f"Cannot read {p} as GeoParquet: {e}", hint="The file may be corrupt or not GeoParquet; export it again."
+            f"Cannot read {p} as GeoParquet: {e}",
+            hint="The file may be corrupt or not GeoParquet; export it again.",
         ) from e
     if gdf.crs is None:
         raise InputDataError(f"{p} carries no CRS.", hint="Write the GeoParquet with its CRS (geo metadata).")
@@ -906,7 +919,8 @@ def _gpkg_layers(path: Path) -> list:
         return list(pyogrio.list_layers(path))
     except Exception as e:  # noqa: BLE001
         raise InputDataError(
-            f"Cannot read {path} as GeoPackage: {e}", hint="The file may be corrupt or truncated; export it again."
+            f"Cannot read {path} as GeoPackage: {e}",
+            hint="The file may be corrupt or truncated; export it again.",
         ) from e
 
 
@@ -920,12 +934,17 @@ def _read_gpkg_layer(path: Path, layer: str, bbox: Bbox, crs: str) -> gpd.GeoDat
                 hint="Export the data as a clean GeoPackage.",
             )
         if not info.get("crs"):
-            raise InputDataError(f"Table '{layer}' of {path} carries no CRS.", hint="Assign a CRS and export again.")
+            raise InputDataError(
+                f"Table '{layer}' of {path} carries no CRS.", hint="Assign a CRS and export again."
+            )
         tr = Transformer.from_crs(CRS.from_user_input(crs), CRS.from_user_input(info["crs"]), always_xy=True)
-        return pyogrio.read_dataframe(path, layer=layer, bbox=tuple(tr.transform_bounds(*bbox, densify_pts=21)))
+        return pyogrio.read_dataframe(
+            path, layer=layer, bbox=tuple(tr.transform_bounds(*bbox, densify_pts=21))
+        )
     except InputDataError:
         raise
     except Exception as e:  # noqa: BLE001
         raise InputDataError(
-            f"Cannot read table '{layer}' of {path}: {e}", hint="The file may be corrupt or truncated; export it again."
+            f"Cannot read table '{layer}' of {path}: {e}",
+            hint="The file may be corrupt or truncated; export it again.",
         ) from e

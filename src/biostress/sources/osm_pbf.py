@@ -29,6 +29,7 @@ import geopandas as gpd
 import numpy as np
 import osmium
 import osmium.filter
+import pandas as pd
 import shapely
 from pyproj import CRS
 
@@ -107,12 +108,17 @@ def read_osm_pbf(path: Path, bbox: Bbox, crs: str, *, keys: Iterable[str]) -> di
     path = Path(path)
     keys = list(dict.fromkeys(keys))
     if not keys or not all(isinstance(k, str) and k for k in keys):
-        raise ConfigError(f"No OSM keys given to select objects from {path}.",
-                          hint="List the tag keys to read, e.g. keys: [building, landuse, natural].")
+        raise ConfigError(
+            f"No OSM keys given to select objects from {path}.",
+            hint="List the tag keys to read, e.g. keys: [building, landuse, natural].",
+        )
     check_format(path, "osmpbf")
     bbox_ll = bbox_to_wgs84(bbox, crs)
     layers = _scan(path, keys, bbox_ll)
-    return {name: _to_frame(layers[name], keys, bbox, crs) for name in LAYERS}
+    frames = {name: _to_frame(layers[name], keys, crs) for name in LAYERS}
+    out = {name: _in_bbox(gdf, bbox) for name, gdf in frames.items()}
+    _check_overlap(path, frames, out, bbox, crs)
+    return out
 
 
 def _is_linear(tags: Mapping[str, str], keys: list[str]) -> bool:
@@ -141,7 +147,11 @@ def _scan(path: Path, keys: list[str], bbox_ll: Bbox) -> dict[str, _Layer]:
     try:
         fp = osmium.FileProcessor(osmium.io.File(str(path), "pbf"))
         _check_header_box(fp, path, bbox_ll)
-        fp = fp.with_locations().with_areas(osmium.filter.KeyFilter(*keys)).with_filter(osmium.filter.KeyFilter(*keys))
+        fp = (
+            fp.with_locations()
+            .with_areas(osmium.filter.KeyFilter(*keys))
+            .with_filter(osmium.filter.KeyFilter(*keys))
+        )
         for obj in fp:
             if obj.is_node():
                 out["points"].add(fab.create_point(obj), obj.id, "node", _tags(obj, keys))
@@ -152,8 +162,10 @@ def _scan(path: Path, keys: list[str], bbox_ll: Bbox) -> dict[str, _Layer]:
     except InputDataError:
         raise
     except Exception as e:  # noqa: BLE001 - libosmium reports corrupt/truncated data as RuntimeError and others
-        raise InputDataError(f"{path} cannot be read as an OSM PBF file: {e}",
-                             hint="The file may be corrupt or truncated; download the extract again.") from e
+        raise InputDataError(
+            f"{path} cannot be read as an OSM PBF file: {e}",
+            hint="The file may be corrupt or truncated; download the extract again.",
+        ) from e
     skipped["closed ways not assembled into polygons"] = len(closed_areas)
     for what, n in skipped.items():
         if n:
@@ -180,8 +192,14 @@ def _tags(obj: osmium.osm.OSMObject, keys: list[str]) -> dict[str, str]:
     return {k: tags[k] for k in keys if k in tags}
 
 
-def _add_way(way: osmium.osm.Way, keys: list[str], lines: _Layer, closed_areas: set[int],
-             fab: osmium.geom.WKBFactory, skipped: dict[str, int]) -> None:
+def _add_way(
+    way: osmium.osm.Way,
+    keys: list[str],
+    lines: _Layer,
+    closed_areas: set[int],
+    fab: osmium.geom.WKBFactory,
+    skipped: dict[str, int],
+) -> None:
     """An open way, or a closed way that is linear, becomes a line; other closed ways wait for their area."""
     if len(way.nodes) >= 4 and way.is_closed() and not _is_linear(way.tags, keys):
         closed_areas.add(way.id)
@@ -194,30 +212,51 @@ def _add_way(way: osmium.osm.Way, keys: list[str], lines: _Layer, closed_areas: 
     lines.add(wkb, way.id, "way", _tags(way, keys))
 
 
-def _add_area(area: osmium.osm.Area, keys: list[str], areas: _Layer, closed_areas: set[int],
-              fab: osmium.geom.WKBFactory) -> None:
+def _add_area(
+    area: osmium.osm.Area, keys: list[str], areas: _Layer, closed_areas: set[int], fab: osmium.geom.WKBFactory
+) -> None:
     """Areas from multipolygon relations, and from the closed ways that are not linear."""
     osm_id = area.orig_id()
     if area.from_way():
         if osm_id not in closed_areas:
             return  # a linear closed way, already a line
         closed_areas.discard(osm_id)
-    areas.add(fab.create_multipolygon(area), osm_id, "way" if area.from_way() else "relation", _tags(area, keys))
+    areas.add(
+        fab.create_multipolygon(area), osm_id, "way" if area.from_way() else "relation", _tags(area, keys)
+    )
 
 
-def _to_frame(layer: _Layer, keys: list[str], bbox: Bbox, crs: str) -> gpd.GeoDataFrame:
-    """WGS84 WKB to a GeoDataFrame in ``crs``, keeping the geometries that intersect ``bbox``."""
+def _to_frame(layer: _Layer, keys: list[str], crs: str) -> gpd.GeoDataFrame:
+    """WGS84 WKB to a GeoDataFrame reprojected to ``crs``."""
     geoms = shapely.from_wkb(np.asarray(layer.wkb, dtype=object)) if layer.wkb else np.empty(0, dtype=object)
     data: dict[str, object] = {
-        "osm_id": np.asarray(layer.osm_id, dtype=np.int64),
-        "osm_type": np.asarray(layer.osm_type, dtype=object),
+        "osm_id": pd.Series(layer.osm_id, dtype=np.int64),
+        "osm_type": pd.Series(layer.osm_type, dtype=object),
     }
-    for k in keys:
-        data[k] = np.asarray([t.get(k) for t in layer.tags], dtype=object)
+    for k in keys:  # object dtype: str values, None where absent (not NaN)
+        data[k] = pd.Series([t.get(k) for t in layer.tags], dtype=object)
     gdf = gpd.GeoDataFrame(data, geometry=gpd.array.from_shapely(geoms, crs="EPSG:4326"))
-    target = CRS.from_user_input(crs)
-    gdf = gdf.to_crs(target)
+    return gdf.to_crs(CRS.from_user_input(crs))
+
+
+def _in_bbox(gdf: gpd.GeoDataFrame, bbox: Bbox) -> gpd.GeoDataFrame:
+    """The rows whose geometry intersects ``bbox`` (same CRS)."""
     box = shapely.box(*bbox)
     shapely.prepare(box)
-    keep = shapely.intersects(box, np.asarray(gdf.geometry.array))
-    return gdf.loc[keep].reset_index(drop=True)
+    return gdf.loc[shapely.intersects(box, np.asarray(gdf.geometry.array))].reset_index(drop=True)
+
+
+def _check_overlap(
+    path: Path, frames: dict[str, gpd.GeoDataFrame], kept: dict[str, gpd.GeoDataFrame], bbox: Bbox, crs: str
+) -> None:
+    """Objects were read but none lies in the box, and their extent misses it: say where the data are."""
+    if any(len(g) for g in kept.values()) or not any(len(g) for g in frames.values()):
+        return
+    b = np.array([g.total_bounds for g in frames.values() if len(g)])
+    extent = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+    if not shapely.box(*extent).intersects(shapely.box(*bbox)):
+        raise NoOverlapError(
+            f"The selected objects of {path} lie in ({extent[0]:.0f}, {extent[1]:.0f}, {extent[2]:.0f}, "
+            f"{extent[3]:.0f}) ({crs}), which does not overlap the area of interest {tuple(bbox)}.",
+            hint="Use an OSM extract that covers the area (e.g. the province from download.geofabrik.de).",
+        )
