@@ -43,7 +43,7 @@ def one(case: str) -> dict:
     from biostress.landcover.mapping import load_mapping
     from biostress.landcover.rasterize import rasterize_blocks, supersample_factor
     from biostress.sources.openmaptiles import read_openmaptiles
-    from biostress.store.blockwriter import BlockGTiff
+    from biostress.store.cog import CogWriter
 
     legend = load_legend()
     mapping = load_mapping(legend)
@@ -93,8 +93,8 @@ def one(case: str) -> dict:
     out = WORK / case
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with BlockGTiff(out / "landcover.tif", grid, 1, "uint8", nodata=255, colormap=legend.colormap(), categorical=True) as dom, \
-         BlockGTiff(out / "landcover_fractions.tif", grid, len(legend.codes), "float32", band_names=legend.keys) as fr:
+    with CogWriter(out / "landcover.tif", grid, 1, "uint8", nodata=255, colormap=legend.colormap()) as dom, \
+         CogWriter(out / "landcover_fractions.tif", grid, len(legend.codes), "float32", band_names=legend.keys) as fr:
         for b in rasterize_blocks(pieces, grid, legend.codes, boundary, chunk=256):
             dom.write(b.dominant, b.row0, b.col0)
             fr.write(b.fractions, b.row0, b.col0)

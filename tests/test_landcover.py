@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
 
 from biostress.config import load_area
 from biostress.grid import Grid
-from biostress.landcover.legend import NODATA, load_legend
+from biostress.landcover.legend import load_legend
 from biostress.landcover.mapping import load_mapping
 from biostress.landcover.rasterize import NO_SOURCE, Piece, rasterize
 from biostress.pipeline import prepare, unit_summaries

@@ -10,6 +10,7 @@ References used (none is this module's own output):
 from __future__ import annotations
 
 import gzip
+import random
 import shutil
 import sqlite3
 from pathlib import Path
@@ -305,14 +306,24 @@ def test_mbtiles_gives_the_same_features(tmp_path: Path, bbox: tuple, from_dir: 
     assert _signature(res) == _signature(from_dir)
 
 
-def test_pmtiles_gives_the_same_features(tmp_path: Path, bbox: tuple, from_dir: dict) -> None:
-    from pmtiles.tile import Compression, TileType, zxy_to_tileid
+@pytest.mark.parametrize("padding", [False, True])
+def test_pmtiles_gives_the_same_features(tmp_path: Path, bbox: tuple, from_dir: dict, padding: bool) -> None:
+    from pmtiles.tile import Compression, TileType, deserialize_header, tileid_to_zxy, zxy_to_tileid
     from pmtiles.writer import write
 
     path = tmp_path / "dordrecht.pmtiles"
-    tiles = sorted(((zxy_to_tileid(14, x, y), gzip.compress(d)) for (x, y), d in _tile_bytes().items()))
+    tiles = [(zxy_to_tileid(14, x, y), gzip.compress(d)) for (x, y), d in _tile_bytes().items()]
+    if padding:
+        # ~20,000 random tiles on both sides of ours along the Hilbert curve (none in the area asked
+        # for): the directory then needs leaf directories, and ours sit in a middle one.
+        rnd = random.Random(1)
+        ids = [t for t, _ in tiles]
+        for tid in range(min(ids) - 40_000, max(ids) + 40_000, 4):
+            _, x, y = tileid_to_zxy(tid + rnd.randint(0, 3))
+            if not (8400 <= x <= 8411 and 5422 <= y <= 5433):
+                tiles.append((zxy_to_tileid(14, x, y), rnd.randbytes(rnd.randint(1, 250))))
     with write(str(path)) as w:
-        for tid, data in tiles:
+        for tid, data in sorted(tiles):
             w.write_tile(tid, data)
         w.finalize(
             {
@@ -328,8 +339,17 @@ def test_pmtiles_gives_the_same_features(tmp_path: Path, bbox: tuple, from_dir: 
             },
             {"name": "test"},
         )
+    assert (deserialize_header(path.read_bytes()[:127])["leaf_directory_length"] > 0) == padding
     res = read_openmaptiles(path, bbox, RD, layers=list(from_dir))
     assert _signature(res) == _signature(from_dir)
+
+
+def test_empty_tile_is_fine(tmp_path: Path, bbox: tuple) -> None:
+    """0-byte tiles occur in real exports (no features there): they are valid, empty tiles."""
+    shutil.copytree(DATA / "tiles", tmp_path / "tiles")
+    (tmp_path / "tiles" / "14" / "8406" / "5428.pbf").write_bytes(b"")
+    res = read_openmaptiles(tmp_path / "tiles", bbox, RD, layers=["water"])
+    assert "14/8406/5428" not in set(res["water"]["tile"]) and len(res["water"]) > 0
 
 
 def test_geoparquet_folder_is_reprojected(tmp_path: Path, footprint: shapely.Geometry) -> None:

@@ -23,8 +23,8 @@ from .errors import BiostressError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="biostress: biodiversity stress test and opportunity map from open geodata.")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 _state = {"verbosity": 0}
 
 

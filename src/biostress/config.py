@@ -47,6 +47,8 @@ class SourceSpec(_Strict):
     url: str | None = Field(None, description="Online source (http/https). Fetched once, then cached with URL, time and checksum.")
     service: Literal["file", "ogcapi", "wfs"] = Field("file", description="Protocol for url: plain download, OGC API Features, or WFS 2.0.")
     collection: str | None = Field(None, description="OGC API collection id or WFS type name.")
+    filters: dict[str, str] | None = Field(None, description="OGC API: property filters sent as query parameters, e.g. {gemeentecode: GM0505}.")
+    page_size: int = Field(1000, ge=1, le=10000, description="Features per request when paging an OGC API / WFS service.")
     format: str | None = Field(None, description="Declared file format (gpkg, geojson, shp, fgb, parquet, gtiff, csv, mbtiles, pmtiles, osmpbf). Default: from the extension. The content must agree.")
     layer: str | None = Field(None, description="Layer inside a multi-layer file (GeoPackage).")
     crs: str | None = Field(None, description="CRS of a file that does not carry one (CSV). A file that carries a CRS must not contradict it.")
@@ -124,6 +126,8 @@ class UnitsSpec(_Strict):
     path: str | None = Field(None, description="cbs/layer: the polygon file.")
     url: str | None = Field(None, description="cbs: fetch from an OGC API Features service instead of a file.")
     collection: str | None = None
+    filters: dict[str, str] | None = Field(None, description="OGC API: property filters, e.g. {gemeentecode: GM0505}.")
+    page_size: int = Field(1000, ge=1, le=10000)
     layer: str | None = None
     code_column: str | None = Field(None, description="layer: unique code per unit.")
     name_column: str | None = Field(None, description="layer: display name per unit.")
@@ -149,6 +153,7 @@ class UnitsSpec(_Strict):
 class LandCoverSpec(_Strict):
     legend: str | None = Field(None, description="Own legend CSV (default: the built-in legend).")
     mapping: str | None = Field(None, description="Own mapping table CSV (default: the built-in table).")
+    subcell_m: float = Field(1.0, ge=0.05, le=20, description="Size of the sub-cells used to measure cover fractions (m). Smaller is more exact and slower; cost grows with (area / subcell_m)^2.")
     chunk_cells: int = Field(512, ge=64, le=4096, description="Rasterise in blocks of this many cells square (bounds memory).")
 
 

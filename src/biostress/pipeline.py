@@ -27,7 +27,14 @@ from .grid import Grid
 from .landcover.features import layer_pieces
 from .landcover.legend import NODATA, Legend, load_legend
 from .landcover.mapping import MappingTable, Rule, load_mapping, parse_where
-from .landcover.rasterize import NO_SOURCE, LandCoverGrid, Piece, RasterLayer, rasterize_blocks
+from .landcover.rasterize import (
+    NO_SOURCE,
+    LandCoverGrid,
+    Piece,
+    RasterLayer,
+    rasterize_blocks,
+    supersample_factor,
+)
 from .sources import Acquired, acquire
 from .sources.vector_files import clean_geometries, read_vector
 from .store import RunFolder, qml
@@ -80,7 +87,7 @@ def _read_units(area: LoadedArea, notes: list[str]) -> tuple[dict[str, gpd.GeoDa
     if u.kind in ("hexagon", "none"):
         return {}, None
     spec = SourceSpec(name="area units", kind="vector", path=u.path, url=u.url, service="ogcapi" if u.url else "file",
-                      collection=u.collection, layer=u.layer, licence=u.licence or "unknown",
+                      collection=u.collection, filters=u.filters, page_size=u.page_size, layer=u.layer, licence=u.licence or "unknown",
                       attribution=u.attribution or "unknown", date=u.date or "1900")
     acq = acquire(spec, area, bbox=area.config.boundary.bbox)
     gdf = acq.frame if acq.frame is not None else read_vector(acq.path, layer=u.layer)
@@ -301,13 +308,43 @@ def unit_summaries(fractions: LandCoverGrid | Path, legend: Legend, units: gpd.G
         m2 = df[f"band_{i + 1}_sum"].to_numpy(dtype=float) * g.cell_area
         out[f"{c.key}_m2"] = m2
         out[f"{c.key}_share"] = m2 / out["area_m2"].to_numpy()
+    _derived(out, legend)
+    return out
+
+
+def aggregate_up(child: gpd.GeoDataFrame, parent: gpd.GeoDataFrame, legend: Legend) -> gpd.GeoDataFrame:
+    """Land-cover areas of ``parent`` units as sums over their children (``parent_code``).
+
+    Exact when the parents are the union of their children (CBS wijk = its buurten), and it keeps
+    the levels consistent: a wijk's m² per class is the sum of its buurten's.
+    """
+    cols = [f"{c.key}_m2" for c in legend.classes]
+    sums = child.groupby("parent_code")[cols].sum()
+    out = parent.copy()
+    sums = sums.reindex(out["code"]).fillna(0.0)
+    for c in legend.classes:
+        out[f"{c.key}_m2"] = sums[f"{c.key}_m2"].to_numpy()
+        out[f"{c.key}_share"] = out[f"{c.key}_m2"] / out["area_m2"]
+    _derived(out, legend)
+    return out
+
+
+def _derived(out: gpd.GeoDataFrame, legend: Legend) -> None:
     shares = np.vstack([out[f"{c.key}_share"].to_numpy() for c in legend.classes])
     out["green_share"] = sum(out[f"{c.key}_share"] for c in legend.classes if c.green)
     out["impervious_share"] = sum(out[f"{c.key}_share"] for c in legend.classes if c.impervious)
-    known = shares.copy()
-    known[legend.codes.index(0)] = -1
-    out["dominant_class"] = [legend.classes[i].key for i in known.argmax(axis=0)]
-    return out
+    shares[legend.codes.index(0)] = -1
+    out["dominant_class"] = [legend.classes[i].key for i in shares.argmax(axis=0)]
+
+
+def _summaries(fr_path: Path, legend: Legend, units: dict[str, gpd.GeoDataFrame], grid: Grid) -> dict[str, gpd.GeoDataFrame]:
+    """Zonal sums for the finest level; coarser CBS levels are sums of their children."""
+    if "buurt" in units:
+        buurt = unit_summaries(fr_path, legend, units["buurt"], grid)
+        wijk = aggregate_up(buurt, units["wijk"], legend)
+        wijk_for_up = wijk.assign(parent_code=units["wijk"]["parent_code"].values)
+        return {"gemeente": aggregate_up(wijk_for_up, units["gemeente"], legend), "wijk": wijk, "buurt": buurt}
+    return {level: unit_summaries(fr_path, legend, ug, grid) for level, ug in units.items()}
 
 
 @dataclass
@@ -338,16 +375,19 @@ def run_area(area: LoadedArea | str | Path, out_dir: str | Path, *, overwrite: b
                 _write_dem(run, name, path, grid)
         with run.step("summaries per unit"):
             fr_path = run.path / "landcover_fractions.tif"
-            summaries = {level: unit_summaries(fr_path, legend, ug, grid) for level, ug in prep.units.items()}
+            summaries = _summaries(fr_path, legend, prep.units, grid)
         with run.step("write vectors"):
             _write_vectors(run, prep, summaries, legend)
+        with run.step("maps"):
+            _write_maps(run, prep, summaries)
         for n in prep.notes:
             run.add_warning(n)
         for a in prep.inputs:
             run.add_input(a.spec.name, a.location, sha256=a.sha256, licence=a.spec.licence,
                           attribution=a.spec.attribution, date=a.spec.date, kind=a.spec.kind, **a.extra)
         run.set_parameters({"area": json.loads(area.config.model_dump_json()), "legend": legend.path,
-                            "mapping": prep.mapping.path, "supersample_factor": _factor(grid)})
+                            "mapping": prep.mapping.path,
+                            "supersample_factor": supersample_factor(grid.cell, area.config.landcover.subcell_m)})
         run.set_info("feature_counts", prep.counts)
         run.set_info("area_ha", float(prep.boundary.area / 1e4))
         run.set_info("unknown_share", float(sums[legend.codes.index(0)] / max(inside_sum, 1e-9)))
@@ -357,12 +397,6 @@ def run_area(area: LoadedArea | str | Path, out_dir: str | Path, *, overwrite: b
         run.set_info("total_seconds", time.perf_counter() - t_all)
     manifest = json.loads((out_dir / "manifest.json").read_text())
     return RunResult(out_dir, manifest, prep.notes, manifest.get("timings", {}), summary)
-
-
-def _factor(grid: Grid) -> int:
-    from .landcover.rasterize import supersample_factor
-
-    return supersample_factor(grid.cell)
 
 
 def _area_summary(sums: np.ndarray, inside: float, grid: Grid, legend: Legend) -> pd.DataFrame:
@@ -405,6 +439,7 @@ def _stream_landcover(run: RunFolder, prep: Prepared, progress: Progress) -> tup
     ) as src:
         for b in rasterize_blocks(prep.pieces, grid, legend.codes, prep.boundary, rasters=prep.rasters,
                                   chunk=prep.area.config.landcover.chunk_cells,
+                                  factor=supersample_factor(grid.cell, prep.area.config.landcover.subcell_m),
                                   progress=lambda d, t: progress("land cover", d, t)):
             sums += b.fractions.sum(axis=(1, 2), dtype=np.float64)
             inside_sum += float(b.inside.sum(dtype=np.float64))
@@ -435,6 +470,48 @@ def _write_dem(run: RunFolder, name: str, path: Path, grid: Grid) -> None:
                                description=f"Elevation from '{name}' resampled to the analysis grid (m)") as w:
             for r0, c0, sub in grid.windows(1024):
                 w.write(continuous_block(src, sub), r0, c0)
+
+
+def _attribution(prep: Prepared) -> str:
+    seen: list[str] = []
+    for a in prep.inputs:
+        t = f"{a.spec.attribution} ({a.spec.licence})" if a.spec.licence not in ("unknown", "see units") else a.spec.attribution
+        if a.spec.attribution not in ("-", "unknown") and t not in seen:
+            seen.append(t)
+    return " · ".join(seen)
+
+
+def _write_maps(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame]) -> None:
+    """PNG maps with legend, scale bar, north arrow and attribution (English and Dutch)."""
+    import tempfile
+
+    import rasterio
+
+    from .maps import render_landcover_map, render_share_map
+
+    grid = prep.grid
+    # a preview of at most ~2000 cells on the long side (nearest neighbour) keeps memory bounded
+    step = max(1, int(np.ceil(max(grid.shape) / 2000)))
+    with rasterio.open(run.path / "landcover.tif") as src:
+        dom = src.read(1, out_shape=(int(np.ceil(grid.height / step)), int(np.ceil(grid.width / step))),
+                       resampling=rasterio.enums.Resampling.nearest)
+    pgrid = Grid(grid.crs, grid.x0, grid.y1, grid.cell * step, dom.shape[1], dom.shape[0])
+    finest = next((summaries[k] for k in ("buurt", "unit", "hexagon") if k in summaries), None)
+    attribution = _attribution(prep)
+    name = prep.area.config.name
+    titles = {"en": (f"Land cover of {name}", f"Green share per unit, {name}", "Green share of the unit area"),
+              "nl": (f"Landgebruik en bodembedekking {name}", f"Aandeel groen per gebied, {name}", "Aandeel groen")}
+    with tempfile.TemporaryDirectory(dir=run.path) as td:
+        for lang, (t1, t2, lt) in titles.items():
+            p = render_landcover_map(dom, pgrid, prep.legend, Path(td) / "a.png", title=t1, boundary=prep.boundary,
+                                     units=finest, lang=lang, attribution=attribution)
+            run.write_file(f"maps/landcover_{lang}.png", p.read_bytes(), kind="png",
+                           description=f"Map of the dominant land-cover class with legend ({lang})")
+            if finest is not None:
+                p = render_share_map(finest, "green_share", Path(td) / "b.png", title=t2, legend_title=lt, lang=lang,
+                                     attribution=attribution, boundary=prep.boundary)
+                run.write_file(f"maps/green_share_{lang}.png", p.read_bytes(), kind="png",
+                               description=f"Choropleth of the green share per area unit ({lang})")
 
 
 def _write_vectors(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame], legend: Legend) -> None:

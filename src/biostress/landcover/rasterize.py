@@ -124,10 +124,15 @@ def _clip(geoms: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarr
         return shapely.intersection(shapely.make_valid(geoms), shapely.box(*box))
 
 
-def supersample_factor(cell: float) -> int:
-    """Sub-cells per cell edge: sub-cells of about 1 m (so a 6 m tree crown or a 2 m ditch is
-    still sampled well), at least 4 per edge (0.5 m sub-cells at 2 m cells), at most 50."""
-    return int(min(50, max(4, round(cell / 1.0))))
+def supersample_factor(cell: float, subcell: float = 1.0) -> int:
+    """Sub-cells per cell edge: sub-cells of about ``subcell`` metres (default 1 m, so a 6 m tree
+    crown or a 2 m ditch is still sampled well), at least 4 per edge (0.5 m sub-cells at 2 m
+    cells), at most 50.
+
+    >>> supersample_factor(10), supersample_factor(2), supersample_factor(25, 5.0)
+    (10, 4, 5)
+    """
+    return int(min(50, max(4, round(cell / subcell))))
 
 
 def rasterize_blocks(pieces: list[Piece], grid: Grid, codes: list[int], boundary: shapely.Geometry, *,

@@ -66,10 +66,12 @@ _TEXT = {
 # Layout constants (inches / points).
 _LEGEND_W = 3.8
 _MARGIN = 0.25
-_TITLE_H = 0.55
+_TITLE_H = 0.55  # one title line; the map's top edge is this far below the figure's top
+_TITLE_LINE_H = 0.27
+_TITLE_FONT = 14
 _ROW_H = 0.25
 _LINE_H = 0.17  # extra height per wrapped label line
-_LABEL_CHARS = 32
+_LABEL_CHARS = 36
 _GAP = 0.3  # between map and panel
 _FURNITURE_H = 0.85  # scale bar and north arrow at the bottom of the panel
 _LEGEND_FONT = 9.5
@@ -217,6 +219,12 @@ class _Layout(NamedTuple):
     inch_per_m: float
 
 
+def _title_lines(title: str, fig_w: float) -> list[str]:
+    """The title wrapped to the figure width (bold 14 pt: about 0.65 em per character)."""
+    width = max(20, int((fig_w - 2 * _MARGIN) * 72 / (_TITLE_FONT * 0.65)))
+    return textwrap.wrap(title, width) or [""]
+
+
 def _map_size(bounds: tuple[float, float, float, float], map_size_in: float) -> tuple[float, float]:
     w, h = bounds[2] - bounds[0], bounds[3] - bounds[1]
     if w >= h:
@@ -232,7 +240,7 @@ def _fig_width(bounds: tuple[float, float, float, float], map_size_in: float) ->
 
 
 def _layout(bounds: tuple[float, float, float, float], legend_h: float, n_footer: int,
-            map_size_in: float) -> _Layout:
+            map_size_in: float, title: str) -> _Layout:
     """A figure with the map (aspect of ``bounds``, longest side ``map_size_in`` inches) on the left
     and a panel on the right holding the legend (``legend_h`` inches, top) and the scale bar and
     north arrow (bottom); ``n_footer`` text lines at the bottom of the figure."""
@@ -249,8 +257,12 @@ def _layout(bounds: tuple[float, float, float, float], legend_h: float, n_footer
     panel_h = max(map_h, legend_h + _FURNITURE_H)
     footer_h = 0.2 + n_footer * _FOOTER_FONT / 72 * 1.45
     fig_w = _MARGIN + map_w + _GAP + _LEGEND_W + _MARGIN
-    fig_h = _TITLE_H + panel_h + footer_h
+    title_lines = _title_lines(title, fig_w)
+    title_h = _TITLE_H + (len(title_lines) - 1) * _TITLE_LINE_H
+    fig_h = title_h + panel_h + footer_h
     fig = Figure(figsize=(fig_w, fig_h), facecolor="white")
+    fig.suptitle("\n".join(title_lines), x=_MARGIN / fig_w, ha="left", y=1 - 0.14 / fig_h, va="top",
+                 fontsize=_TITLE_FONT, fontweight="bold", linespacing=1.25)
     ax_map = fig.add_axes((_MARGIN / fig_w, (footer_h + panel_h - map_h) / fig_h, map_w / fig_w, map_h / fig_h))
     ax_panel = fig.add_axes(((_MARGIN + map_w + _GAP) / fig_w, footer_h / fig_h, _LEGEND_W / fig_w,
                              panel_h / fig_h))
@@ -279,7 +291,9 @@ def _draw_furniture(lay: _Layout, lang: str) -> float:
     """Scale bar (bottom left of the panel, drawn at the map's scale) and north arrow (bottom
     right; the map is north-up, so it points to grid north). Returns the scale-bar length in metres."""
     ax = lay.ax_panel
-    length = nice_scale_length(lay.bounds[2] - lay.bounds[0])
+    width_m = lay.bounds[2] - lay.bounds[0]
+    # at most a quarter of the map, and short enough to leave the north arrow room in the panel
+    length = nice_scale_length(width_m, min(0.25, (_LEGEND_W - 1.0) / (width_m * lay.inch_per_m)))
     bar_in = length * lay.inch_per_m
     bar_h = 0.09
     y_bar = lay.panel_h - 0.12 - bar_h  # top edge of the bar, panel y runs downwards
@@ -287,9 +301,11 @@ def _draw_furniture(lay: _Layout, lang: str) -> float:
     for i, fc in enumerate(("black", "white")):
         ax.add_patch(Rectangle((0.05 + i * half, y_bar), half, bar_h, facecolor=fc, edgecolor="black",
                                linewidth=0.8))
-    for frac in (0.0, 0.5, 1.0):
+    for frac in (0.0, 0.5, 1.0) if bar_in >= 0.9 else (0.0, 1.0):  # short bar: no middle label
         v = length * frac
         label = format_length(v) if frac == 1.0 else (f"{v / 1000:g}" if length >= 1000 else f"{v:g}")
+        if lang == "nl":
+            label = label.replace(".", ",")
         ax.text(0.05 + bar_in * frac, y_bar - 0.05, label, ha="center", va="bottom", fontsize=_LEGEND_FONT - 0.5)
     ax.text(0.05, y_bar - 0.30, _TEXT[lang]["scale"], ha="left", va="bottom", fontsize=_LEGEND_FONT - 1,
             color="#444444")
@@ -386,11 +402,6 @@ def _save_atomic(fig: Figure, out_png: Path, dpi: int) -> Path:
 # Public renderers
 # ---------------------------------------------------------------------------------------------
 
-def _title(lay: _Layout, title: str) -> None:
-    lay.fig.suptitle(title, x=_MARGIN / lay.fig_w, ha="left", y=1 - 0.14 / lay.fig.get_figheight(), va="top",
-                     fontsize=14, fontweight="bold")
-
-
 def render_landcover_map(dominant: np.ndarray, grid: Grid, legend: Legend, out_png: Path, *, title: str,
                          boundary=None, units=None, lang: Lang = "en", attribution: str = "",
                          dpi: int = 150, map_size_in: float = 9.0) -> Path:
@@ -415,9 +426,8 @@ def render_landcover_map(dominant: np.ndarray, grid: Grid, legend: Legend, out_p
     rows = [(e.colour, e.label, _fmt_pct(e.share, lang)) for e in entries]
     footer = _footer_lines([f"{_crs_text(grid.crs, lang)} · {t['cell']} {cell}", attribution],
                            _fig_width(grid.bounds, map_size_in))
-    lay = _layout(grid.bounds, _legend_height(rows, subtitle), len(footer), map_size_in)
+    lay = _layout(grid.bounds, _legend_height(rows, subtitle), len(footer), map_size_in, title)
     ax = lay.ax_map
-    _title(lay, title)
     xmin, ymin, xmax, ymax = grid.bounds
     ax.imshow(_lut(legend)[dominant.astype(np.uint8)], extent=(xmin, xmax, ymin, ymax), origin="upper",
               interpolation="nearest", zorder=1)
@@ -466,9 +476,8 @@ def render_share_map(units, column: str, out_png: Path, *, title: str,
     pad = 0.02 * max(xmax - xmin, ymax - ymin)
     bounds = (xmin - pad, ymin - pad, xmax + pad, ymax + pad)
     footer = _footer_lines([_crs_text(units.crs, lang), attribution], _fig_width(bounds, map_size_in))
-    lay = _layout(bounds, _legend_height(rows, subtitle), len(footer), map_size_in)
+    lay = _layout(bounds, _legend_height(rows, subtitle), len(footer), map_size_in, title)
     ax = lay.ax_map
-    _title(lay, title)
     fill = [colours[i] if i >= 0 else NO_VALUE_COLOUR for i in idx]
     units.plot(ax=ax, color=fill, edgecolor="white", linewidth=0.5, zorder=5)
     _draw_outlines(ax, None, boundary, None)

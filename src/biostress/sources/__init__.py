@@ -67,9 +67,10 @@ def acquire(spec: SourceSpec, area: LoadedArea, *, bbox: tuple[float, float, flo
     if spec.service == "ogcapi":
         base, _, _ = spec.url.partition("/collections/")
         uri = _crs_uri(crs)
-        gdf = fetch_ogcapi_features(base, spec.collection, bbox=bbox, bbox_crs=uri, crs=uri, cache=cache, allow_hosts=hosts)
+        gdf = fetch_ogcapi_features(base, spec.collection, bbox=bbox, bbox_crs=uri, crs=uri, cache=cache, allow_hosts=hosts,
+                                    limit=spec.page_size, filters=spec.filters)
     else:
-        gdf = fetch_wfs(spec.url, spec.collection, bbox=bbox, srs=crs, cache=cache, allow_hosts=hosts)
+        gdf = fetch_wfs(spec.url, spec.collection, bbox=bbox, srs=crs, cache=cache, allow_hosts=hosts, count=spec.page_size)
     prov = dict(gdf.attrs.get("provenance", {}))
     digest = hashlib.sha256("".join(prov.get("sha256s", [])).encode()).hexdigest() if prov.get("sha256s") else None
     return Acquired(spec, None, spec.url, digest, extra={"retrieved_at": prov.get("retrieved_at"), "pages": prov.get("pages")},

@@ -12,21 +12,24 @@ Accepted sources (:func:`read_openmaptiles`):
 
 Vector tiles are decoded from the protobuf message (the ``vector_tile.proto`` classes shipped with
 ``mapbox-vector-tile``) with a numpy implementation of the MVT geometry encoding (spec 2.1, section
-4.3): commands are walked in one Python loop per layer, coordinates (zig-zag deltas) are decoded and
-accumulated with numpy, and geometries are built with :func:`shapely.from_ragged_array`. This reads
-the same geometries as ``mapbox_vector_tile.decode`` (the tests compare both on real tiles) but is
-several times faster, which matters at province scale (1,722 zoom-14 tiles, 5 million features).
+4.3): the command streams of all features of a layer are walked together, coordinates (zig-zag
+deltas) are decoded and accumulated with numpy, and geometries are built with
+:func:`shapely.from_ragged_array`. This reads the same geometries as ``mapbox_vector_tile.decode``
+(the tests compare both on real tiles), which is pure Python per coordinate and alone needs ~110 s
+for the 1,722 zoom-14 tiles of a province (5 million features); this reader decodes, cuts, repairs
+and reprojects the nine main layers of those tiles in about 60 s of CPU.
 
 Tile coordinates (y down, 0..extent) are mapped to Web Mercator (EPSG:3857, metres) with the tile's
 bounds, clipped to the tile (tiles carry a buffer, without clipping features would be duplicated
 across tiles), polygons are made valid and only their polygonal parts kept, and the result is
-reprojected to the requested CRS with pyproj.
+reprojected to the requested CRS with pyproj, tile by tile (memory stays near the size of the result).
 
 Data: © OpenStreetMap contributors, ODbL 1.0 (attribution required when the output is shared).
 """
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import logging
 import math
@@ -77,10 +80,6 @@ class TileRange:
 
     def __str__(self) -> str:
         return f"z{self.z} x {self.xmin}-{self.xmax}, y {self.ymin}-{self.ymax}"
-
-    def __contains__(self, xy: object) -> bool:
-        x, y = xy  # type: ignore[misc]
-        return self.xmin <= x <= self.xmax and self.ymin <= y <= self.ymax
 
     @property
     def count(self) -> int:
@@ -315,19 +314,26 @@ class _PMTilesSource(_TileSource):
                 yield e.tile_id, e.run_length, h["tile_data_offset"] + e.offset, e.length
 
     def tiles(self, rng: TileRange) -> list[tuple[int, int]]:
+        if rng.count > 4_000_000:
+            raise InputDataError(
+                f"The area of interest needs {rng.count:,} tiles ({rng}) from {self.path}; that is too many to read.",
+                hint="Use a smaller area, or a lower 'zoom'.",
+            )
         wanted = {
             self._pmt.zxy_to_tileid(rng.z, x, y): (x, y)
             for x in range(rng.xmin, rng.xmax + 1)
             for y in range(rng.ymin, rng.ymax + 1)
         }
+        ids = sorted(wanted)
         found = []
         for tid, run, off, length in self._walk(
-            self.header["root_offset"], self.header["root_length"], min(wanted), max(wanted)
+            self.header["root_offset"], self.header["root_length"], ids[0], ids[-1]
         ):
-            for t in range(tid, tid + run):
-                if t in wanted:
-                    self._entries[t] = (off, length)
-                    found.append(wanted[t])
+            for t in ids[
+                bisect.bisect_left(ids, tid) : bisect.bisect_left(ids, tid + run)
+            ]:  # runs can be long
+                self._entries[t] = (off, length)
+                found.append(wanted[t])
         return sorted(found)
 
     def coverage(self, z: int) -> TileRange | None:
