@@ -22,10 +22,10 @@ from pyproj.exceptions import CRSError
 from .errors import ConfigError
 
 SourceKind = Literal[
-    "openmaptiles", "osm_pbf", "landcover_vector", "landcover_raster", "tree_register",
+    "openmaptiles", "osm_pbf", "bgt", "landcover_vector", "landcover_raster", "tree_register",
     "natura2000", "dem", "points", "vector",
 ]
-LANDCOVER_KINDS = ("openmaptiles", "osm_pbf", "landcover_vector", "landcover_raster", "tree_register")
+LANDCOVER_KINDS = ("openmaptiles", "osm_pbf", "bgt", "landcover_vector", "landcover_raster", "tree_register")
 
 
 class _Strict(BaseModel):
@@ -38,7 +38,8 @@ class SourceSpec(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=80, description="Short unique name, used in reports and as the 'decided by' label.")]
     kind: SourceKind = Field(description=(
         "openmaptiles: OSM in the OpenMapTiles schema (tile folder {z}/{x}/{y}.pbf, .mbtiles, .pmtiles, "
-        "a folder of GeoParquet layers or a GeoPackage); osm_pbf: a raw .osm.pbf extract; landcover_vector: "
+        "a folder of GeoParquet layers or a GeoPackage); osm_pbf: a raw .osm.pbf extract; bgt: the Dutch BGT "
+        "(GeoPackage or folder with one layer per object type, or the PDOK OGC API with service: ogcapi); landcover_vector: "
         "a polygon layer with a class column (a municipality's green map, BGT); landcover_raster: ESA "
         "WorldCover or CORINE codes; tree_register: tree points; natura2000: Natura 2000 site polygons; "
         "dem: elevation raster (AHN); points: point records (CSV with coordinates or a point layer); "
@@ -85,7 +86,7 @@ class SourceSpec(_Strict):
     def _check(self) -> SourceSpec:
         if (self.path is None) == (self.url is None):
             raise ValueError(f"source '{self.name}': give exactly one of 'path' or 'url'")
-        if self.url is not None and self.service in ("ogcapi", "wfs") and not self.collection:
+        if self.url is not None and self.service in ("ogcapi", "wfs") and not self.collection and self.kind != "bgt":
             raise ValueError(f"source '{self.name}': an {self.service} source needs 'collection'")
         if self.kind == "landcover_raster" and self.scheme is None:
             raise ValueError(f"source '{self.name}': a landcover_raster needs 'scheme' (worldcover or corine)")

@@ -192,6 +192,19 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
                                            label=f"{spec.name}/{lname}", notes=notes, **common)
                 pieces += p
             counts[spec.name] = c
+        elif spec.kind == "bgt":
+            from .sources.bgt import read_bgt
+
+            layers = acq.frame if acq.frame is not None else read_bgt(acq.path, bbox, cfg.crs)
+            if all(g.empty for g in layers.values()):
+                raise NoOverlapError(f"{label} has no BGT objects inside the area.")
+            c = {}
+            for lname, gdf in layers.items():
+                gdf = clean_geometries(gdf, f"{label} layer {lname}", notes=notes) if not gdf.empty else gdf
+                p, c[lname] = layer_pieces(gdf, mapping.for_layer("bgt", lname), legend, label=f"{spec.name}/{lname}",
+                                           notes=notes, **common)
+                pieces += p
+            counts[spec.name] = c
         elif spec.kind == "osm_pbf":
             from .sources.osm_pbf import read_osm_pbf
 

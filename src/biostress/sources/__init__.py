@@ -64,6 +64,14 @@ def acquire(spec: SourceSpec, area: LoadedArea, *, bbox: tuple[float, float, flo
         p = fetch_file(spec.url, cache=cache, allow_hosts=hosts)
         return Acquired(spec, p, spec.url, sha256_path(p))
     assert bbox is not None
+    if spec.kind == "bgt":
+        from .bgt import fetch_bgt
+
+        layers, prov = fetch_bgt(spec.url, bbox, _crs_uri(crs), cache=cache, allow_hosts=hosts, page_size=spec.page_size)
+        digest = hashlib.sha256("".join(s for p in prov for s in p.get("sha256s", [])).encode()).hexdigest()
+        return Acquired(spec, None, spec.url, digest, extra={"retrieved_at": prov[0].get("retrieved_at") if prov else None,
+                                                             "collections": [p["collection"] for p in prov]},
+                        frame=layers)
     if spec.service == "ogcapi":
         base, _, _ = spec.url.partition("/collections/")
         uri = _crs_uri(crs)
