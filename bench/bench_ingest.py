@@ -65,8 +65,9 @@ def one(case: str) -> dict:
     grid_bounds = boundary.bounds if boundary is not None else None
     if boundary is None:
         # the province: the extent of all tiles, in RD New
-        from biostress.sources.openmaptiles import tile_bounds_3857
         from pyproj import Transformer
+
+        from biostress.sources.openmaptiles import tile_bounds_3857
 
         xs = sorted(int(p.name) for p in (src / "14").iterdir())
         ys = sorted(int(p.stem) for x in (src / "14").iterdir() for p in x.iterdir())
@@ -76,7 +77,7 @@ def one(case: str) -> dict:
         x0, y0, x1, y1 = tr.transform_bounds(a[0], a[1], b[2], b[3], densify_pts=21)
         grid_bounds = (x0, y0, x1, y1)
         boundary = shapely.box(*grid_bounds)
-    layers = read_openmaptiles(src, grid_bounds, "EPSG:28992")
+    layers = read_openmaptiles(src, grid_bounds, "EPSG:28992", layers=mapping.cover_layers("openmaptiles"))
     t["read"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     notes: list[str] = []

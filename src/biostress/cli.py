@@ -86,6 +86,7 @@ def _report(res, area_name: str, seconds: float) -> None:
     out.print(f"  {d / 'landcover_fractions.tif'}  cover fraction per class, one band per class")
     out.print(f"  {d / 'landcover_source.tif'}     which source decided each cell")
     out.print(f"  {d / 'biostress.gpkg'}           area units with land-cover shares, boundary, context layers (styled)")
+    out.print(f"  {d / 'maps'}/                   PNG maps with legend (English and Dutch): look at these first")
     out.print(f"  {d / 'manifest.json'}            every output, input checksums, licences, parameters, timings")
 
 

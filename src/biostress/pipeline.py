@@ -181,7 +181,8 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
         if spec.kind == "openmaptiles":
             from .sources.openmaptiles import read_openmaptiles
 
-            layers = read_openmaptiles(acq.path, bbox, cfg.crs,
+            # only layers that carry land cover are decoded (points of interest, labels etc. are not)
+            layers = read_openmaptiles(acq.path, bbox, cfg.crs, layers=mapping.cover_layers("openmaptiles"),
                                        progress=lambda d, t, n=spec.name: progress(f"source {n}", d, t))
             if all(g.empty for g in layers.values()):
                 raise NoOverlapError(f"{label} has no features inside the area.")

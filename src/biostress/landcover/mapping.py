@@ -117,6 +117,10 @@ class MappingTable:
     def layers(self, schema: str) -> list[str]:
         return sorted({r.layer for r in self.rules if r.schema == schema})
 
+    def cover_layers(self, schema: str) -> list[str]:
+        """Layers of ``schema`` that at least one rule maps to a land-cover class (not only 'ignore')."""
+        return sorted({r.layer for r in self.rules if r.schema == schema and r.cls != IGNORE})
+
     def keys(self, schema: str) -> list[str]:
         """All attribute keys that the rules of ``schema`` look at."""
         return sorted({k for r in self.rules if r.schema == schema for k in r.keys})
