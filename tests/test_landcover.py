@@ -201,3 +201,18 @@ def test_mapping_table_rows_are_valid():
     assert all(r.source for r in m.rules)
     keys = set(legend.keys) | {"ignore"}
     assert all(r.cls in keys for r in m.rules)
+
+
+def test_unit_summary_of_an_uncovered_unit_says_unknown():
+    import geopandas as gpd
+
+    grid = Grid.from_bounds((0, 0, 40, 20), 10, "EPSG:28992")
+    legend = load_legend()
+    b = legend.by_key("building").code
+    lc = rasterize([_piece(b, 0, 100, [shapely.box(0, 0, 20, 20)])], grid, legend.codes, shapely.box(0, 0, 40, 20))
+    units = gpd.GeoDataFrame({"code": ["W", "E"], "area_m2": [400.0, 400.0]},
+                             geometry=[shapely.box(0, 0, 20, 20), shapely.box(20, 0, 40, 20)], crs=28992)
+    s = unit_summaries(lc, legend, units).set_index("code")
+    assert s.loc["W", "dominant_class"] == "building" and s.loc["W", "building_share"] == pytest.approx(1.0)
+    assert s.loc["E", "dominant_class"] == "unknown" and s.loc["E", "unknown_share"] == pytest.approx(1.0)
+    assert s.loc["E", "green_share"] == 0

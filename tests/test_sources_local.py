@@ -69,7 +69,8 @@ def test_tree_register_crowns_hand_computed(tmp_path):
                                         f"2,{X0 + 30},{Y0 + 30},,12,Tilia\n"
                                         f"3,{X0 + 10},{Y0 + 10},,,Acer\n")
     area = load_area(_area_yaml(tmp_path, [_src("trees", "tree_register", "trees.csv", crs="EPSG:28992",
-                                                 crown_column="kroon", height_column="hoogte")]))
+                                                 crown_column="kroon", height_column="hoogte",
+                                                 species_column="soort")]))
     prep = prepare(area)
     lc = rasterize(prep.pieces, prep.grid, prep.legend.codes, prep.boundary)
     tr = lc.fraction(prep.legend.by_key("trees_woodland").code)
@@ -87,6 +88,8 @@ def test_tree_register_crowns_hand_computed(tmp_path):
     assert any("1 of 3 tree(s) have no usable crown or height" in n for n in prep.notes)
     trees = prep.context["trees_trees"]
     assert trees["crown_diameter_m"].tolist() == [8.0, 6.0, 6.0]
+    assert trees["species"].tolist() == ["Quercus robur", "Tilia", "Acer"]
+    assert trees.geom_type.eq("Point").all()
 
 
 def _write_raster(path: Path, arr: np.ndarray, x0: float, y1: float, res: float, crs="EPSG:28992", nodata=0):

@@ -63,7 +63,7 @@ class SourceSpec(_Strict):
     priority: int = Field(70, ge=0, le=1000, description="landcover_vector: overlap priority of its features (see the mapping table).")
     x_column: str | None = Field(None, description="CSV points: column with x (or longitude).")
     y_column: str | None = Field(None, description="CSV points: column with y (or latitude).")
-    species_column: str | None = Field(None, description="tree_register: column with the species name.")
+    species_column: str | None = Field(None, description="tree_register: column with the species name (copied to 'species' in the trees layer).")
     crown_column: str | None = Field(None, description="tree_register: column with crown diameter in metres.")
     height_column: str | None = Field(None, description="tree_register: column with tree height in metres (crown estimated from it when no crown).")
     default_crown_m: float = Field(6.0, gt=0, le=40, description="tree_register: crown diameter used when neither crown nor height is known (m).")
@@ -88,6 +88,8 @@ class SourceSpec(_Strict):
             raise ValueError(f"source '{self.name}': give exactly one of 'path' or 'url'")
         if self.url is not None and self.service in ("ogcapi", "wfs") and not self.collection and self.kind != "bgt":
             raise ValueError(f"source '{self.name}': an {self.service} source needs 'collection'")
+        if self.kind == "bgt" and self.url is not None and self.service != "ogcapi":
+            raise ValueError(f"source '{self.name}': an online bgt source must use service: ogcapi (PDOK OGC API Features)")
         if self.kind == "landcover_raster" and self.scheme is None:
             raise ValueError(f"source '{self.name}': a landcover_raster needs 'scheme' (worldcover or corine)")
         if self.kind == "landcover_vector" and (not self.class_column or not self.class_map):

@@ -86,9 +86,11 @@ def _read_units(area: LoadedArea, notes: list[str]) -> tuple[dict[str, gpd.GeoDa
     crs = area.config.crs
     if u.kind in ("hexagon", "none"):
         return {}, None
-    spec = SourceSpec(name="area units", kind="vector", path=u.path, url=u.url, service="ogcapi" if u.url else "file",
-                      collection=u.collection, filters=u.filters, page_size=u.page_size, layer=u.layer, licence=u.licence or "unknown",
-                      attribution=u.attribution or "unknown", date=u.date or "1900")
+    # internal spec (not validated: the units section was); licence/date exactly as configured
+    spec = SourceSpec.model_construct(name="area units", kind="vector", path=u.path, url=u.url,
+                                      service="ogcapi" if u.url else "file", collection=u.collection, filters=u.filters,
+                                      page_size=u.page_size, layer=u.layer, licence=u.licence or None,
+                                      attribution=u.attribution or None, date=u.date or None, override=False)
     acq = acquire(spec, area, bbox=area.config.boundary.bbox)
     gdf = acq.frame if acq.frame is not None else read_vector(acq.path, layer=u.layer)
     gdf = clean_geometries(_to_area_crs(gdf, crs), acq.location, want="polygon", notes=notes)
@@ -105,7 +107,8 @@ def _boundary(area: LoadedArea, units: dict[str, gpd.GeoDataFrame], notes: list[
     if b.from_units:
         finest = units.get("buurt", units.get("unit"))
         return shapely.union_all(finest.geometry.values), None
-    spec = SourceSpec(name="boundary", kind="vector", path=b.path, layer=b.layer, licence="see units", attribution="-", date="1900")
+    spec = SourceSpec.model_construct(name="boundary", kind="vector", path=b.path, url=None, layer=b.layer,
+                                      licence=None, attribution=None, date=None, override=False)
     acq = acquire(spec, area)
     gdf = clean_geometries(_to_area_crs(read_vector(acq.path, layer=b.layer), crs), acq.location, want="polygon", notes=notes)
     geom = shapely.union_all(gdf.geometry.values)
@@ -147,6 +150,11 @@ def tree_crowns(points: gpd.GeoDataFrame, spec: SourceSpec, notes: list[str], la
                      f"a crown of {spec.default_crown_m} m was assumed for them")
         diam = np.where(bad, spec.default_crown_m, diam)
     out = points.copy()
+    if spec.species_column:
+        if spec.species_column not in points.columns:
+            raise InputDataError(f"{label} lacks the species column '{spec.species_column}'.",
+                                 hint="Name the right column with 'species_column:' or leave it out.")
+        out["species"] = points[spec.species_column].astype("string")
     out["crown_diameter_m"] = diam
     out["crown_estimated"] = bad
     return out.set_geometry(shapely.buffer(points.geometry.values, diam / 2.0, quad_segs=6))
@@ -242,8 +250,9 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
                 pieces += p
             elif spec.kind == "tree_register":
                 crowns = tree_crowns(gdf, spec, notes, label)
-                context[f"trees_{_safe_name(spec.name)}"] = gdf.assign(crown_diameter_m=crowns["crown_diameter_m"].values,
-                                                                       crown_estimated=crowns["crown_estimated"].values)
+                # the register's points, with crown diameter (and species) as used for the canopy
+                context[f"trees_{_safe_name(spec.name)}"] = crowns.set_geometry(
+                    gpd.GeoSeries(gdf.geometry.values, index=crowns.index, crs=gdf.crs))
                 p, counts[spec.name] = layer_pieces(crowns, mapping.for_layer("trees", "crowns"), legend,
                                                     label=spec.name, notes=notes, **common)
                 pieces += p
@@ -348,7 +357,9 @@ def _derived(out: gpd.GeoDataFrame, legend: Legend) -> None:
     out["green_share"] = sum(out[f"{c.key}_share"] for c in legend.classes if c.green)
     out["impervious_share"] = sum(out[f"{c.key}_share"] for c in legend.classes if c.impervious)
     shares[legend.codes.index(0)] = -1
-    out["dominant_class"] = [legend.classes[i].key for i in shares.argmax(axis=0)]
+    best = shares.argmax(axis=0)
+    known_any = shares.max(axis=0) > 0
+    out["dominant_class"] = [legend.classes[i].key if k else "unknown" for i, k in zip(best, known_any, strict=True)]
 
 
 def _summaries(fr_path: Path, legend: Legend, units: dict[str, gpd.GeoDataFrame], grid: Grid) -> dict[str, gpd.GeoDataFrame]:
@@ -489,8 +500,10 @@ def _write_dem(run: RunFolder, name: str, path: Path, grid: Grid) -> None:
 def _attribution(prep: Prepared) -> str:
     seen: list[str] = []
     for a in prep.inputs:
-        t = f"{a.spec.attribution} ({a.spec.licence})" if a.spec.licence not in ("unknown", "see units") else a.spec.attribution
-        if a.spec.attribution not in ("-", "unknown") and t not in seen:
+        if not a.spec.attribution:
+            continue
+        t = f"{a.spec.attribution} ({a.spec.licence})" if a.spec.licence else a.spec.attribution
+        if t not in seen:
             seen.append(t)
     return " · ".join(seen)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import LoadedArea, SourceSpec
+from ..errors import ConfigError
 
 
 @dataclass
@@ -63,8 +64,10 @@ def acquire(spec: SourceSpec, area: LoadedArea, *, bbox: tuple[float, float, flo
     if spec.service == "file":
         p = fetch_file(spec.url, cache=cache, allow_hosts=hosts)
         return Acquired(spec, p, spec.url, sha256_path(p))
-    assert bbox is not None
     if spec.kind == "bgt":
+        if bbox is None:
+            raise ConfigError(f"Source '{spec.name}': an online BGT source needs the area's extent first.",
+                              hint="Give the boundary as a file or bbox.")
         from .bgt import fetch_bgt
 
         layers, prov = fetch_bgt(spec.url, bbox, _crs_uri(crs), cache=cache, allow_hosts=hosts, page_size=spec.page_size)
