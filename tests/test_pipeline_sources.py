@@ -20,12 +20,12 @@ import pytest
 import shapely
 import yaml
 from pyproj import Transformer
-from test_osm_pbf import BUILDING, GRASS_HOLE, GRASS_OUTER, _rd_polygon, _write_extract
 
 from biostress.config import load_area
 from biostress.landcover.rasterize import rasterize
 from biostress.pipeline import prepare
 from biostress.sources.openmaptiles import tile_bounds_3857
+from test_osm_pbf import BUILDING, GRASS_HOLE, GRASS_OUTER, _rd_polygon, _write_extract
 
 ROOT = Path(__file__).resolve().parents[1]
 OMT = ROOT / "tests" / "data" / "omt"
