@@ -49,7 +49,7 @@ from biostress.sources.ogc import (  # noqa: E402
 from biostress.sources.safe import safe_url  # noqa: E402
 
 RECORDED = Path(__file__).resolve().parent / "data" / "recorded"
-SHARED = Path("/work/shared/data/dordrecht")
+SHARED = Path(__file__).resolve().parents[1] / "examples" / "dordrecht" / "data"  # the shipped sample
 SOURCE_BUURTEN = SHARED / "cbs_buurten_2024_generalised_dordrecht.geojson"
 SOURCE_N2K = SHARED / "natura2000_within12km_dordrecht.gpkg"
 
