@@ -23,7 +23,7 @@ from .errors import ConfigError
 
 SourceKind = Literal[
     "openmaptiles", "osm_pbf", "bgt", "landcover_vector", "landcover_raster", "tree_register",
-    "natura2000", "dem", "points", "vector",
+    "natura2000", "dem", "raster", "points", "vector",
 ]
 LANDCOVER_KINDS = ("openmaptiles", "osm_pbf", "bgt", "landcover_vector", "landcover_raster", "tree_register")
 
@@ -42,7 +42,8 @@ class SourceSpec(_Strict):
         "(GeoPackage or folder with one layer per object type, or the PDOK OGC API with service: ogcapi); landcover_vector: "
         "a polygon layer with a class column (a municipality's green map, BGT); landcover_raster: ESA "
         "WorldCover or CORINE codes; tree_register: tree points; natura2000: Natura 2000 site polygons; "
-        "dem: elevation raster (AHN); points: point records (CSV with coordinates or a point layer); "
+        "dem: elevation raster (AHN); raster: any other measured raster named by 'variable' (nitrogen deposition, "
+        "multispectral bands, groundwater); points: point records (CSV with coordinates or a point layer); "
         "vector: any other context layer copied into the run."))
     path: str | None = Field(None, description="File or folder, relative to the area file. Either path or url.")
     url: str | None = Field(None, description="Online source (http/https). Fetched once, then cached with URL, time and checksum.")
@@ -61,6 +62,9 @@ class SourceSpec(_Strict):
     class_column: str | None = Field(None, description="landcover_vector: the column holding the class or type.")
     class_map: dict[str, str] | None = Field(None, description="landcover_vector: value of class_column -> legend key (or 'ignore'). Unlisted values are reported.")
     priority: int = Field(70, ge=0, le=1000, description="landcover_vector: overlap priority of its features (see the mapping table).")
+    variable: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$", description=(
+        "raster: what the raster measures, as indicators look it up: nitrogen_deposition (mol N/ha/yr), red, nir "
+        "(multispectral bands for NDVI), gxg/ghg/glg (groundwater depth, m), soil_moisture, soil_group (1-4 = A-D), ..."))
     x_column: str | None = Field(None, description="CSV points: column with x (or longitude).")
     y_column: str | None = Field(None, description="CSV points: column with y (or latitude).")
     species_column: str | None = Field(None, description="tree_register: column with the species name (copied to 'species' in the trees layer).")
@@ -90,6 +94,8 @@ class SourceSpec(_Strict):
             raise ValueError(f"source '{self.name}': an {self.service} source needs 'collection'")
         if self.kind == "bgt" and self.url is not None and self.service != "ogcapi":
             raise ValueError(f"source '{self.name}': an online bgt source must use service: ogcapi (PDOK OGC API Features)")
+        if self.kind == "raster" and not self.variable:
+            raise ValueError(f"source '{self.name}': a raster source needs 'variable' (e.g. nitrogen_deposition)")
         if self.kind == "landcover_raster" and self.scheme is None:
             raise ValueError(f"source '{self.name}': a landcover_raster needs 'scheme' (worldcover or corine)")
         if self.kind == "landcover_vector" and (not self.class_column or not self.class_map):
@@ -160,6 +166,11 @@ class LandCoverSpec(_Strict):
     chunk_cells: int = Field(512, ge=64, le=4096, description="Rasterise in blocks of this many cells square (bounds memory).")
 
 
+class IndicatorsSpec(_Strict):
+    enabled: list[str] | None = Field(None, description="Indicators to compute (default: all). See docs/indicators.md.")
+    params_dir: str | None = Field(None, description="Folder with the area's own parameter tables (same file names as biostress/data/params); they replace the built-in ones.")
+
+
 class AreaConfig(_Strict):
     """An area to analyse."""
 
@@ -171,6 +182,7 @@ class AreaConfig(_Strict):
     units: UnitsSpec = UnitsSpec(kind="none")
     sources: Annotated[list[SourceSpec], Field(min_length=1)]
     landcover: LandCoverSpec = LandCoverSpec()
+    indicators: IndicatorsSpec = IndicatorsSpec()
     data_root: str | None = Field(None, description="Folder that all paths must stay inside (default: the folder of this file).")
     cache_dir: str | None = Field(None, description="Cache for online sources (default: <data_root>/.biostress-cache).")
     allow_hosts: list[str] = Field(default_factory=list, description="Hosts (name or name:port) allowed to resolve to internal addresses, e.g. a test server.")

@@ -60,7 +60,7 @@ class Prepared:
     pieces: list[Piece]
     rasters: list[RasterLayer]
     context: dict[str, gpd.GeoDataFrame]
-    dem: list[tuple[str, Path]]
+    dem: list[tuple[str, Path, str]]  # (name, path, variable) of on-grid input rasters (DEM and others)
     inputs: list[Acquired]
     counts: dict[str, dict]
     notes: list[str] = field(default_factory=list)
@@ -272,12 +272,12 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
                         groups.setdefault(legend.by_key(r.cls).code, []).extend(int(v) for v in cond.values)
             _report_unmapped_codes(src, groups, mapping, spec, label, notes)
             rasters.append(RasterLayer(order, lambda sub, s=src, g=groups: class_shares(s, sub, g)))
-        elif spec.kind == "dem":
+        elif spec.kind in ("dem", "raster"):
             from .sources.raster_files import check_overlap, open_raster
 
             with open_raster(acq.path) as src:
                 check_overlap(src, grid, acq.path)
-            dem.append((spec.name, acq.path))
+            dem.append((spec.name if spec.kind == "dem" else spec.variable, acq.path, "dem" if spec.kind == "dem" else spec.variable))
         progress(f"source {spec.name}", 1, 1)
     return Prepared(area, legend, mapping, boundary, grid, units, pieces, rasters, context, dem, inputs, counts, notes)
 
@@ -396,11 +396,14 @@ def run_area(area: LoadedArea | str | Path, out_dir: str | Path, *, overwrite: b
         with run.step("land cover"):
             sums, inside_sum = _stream_landcover(run, prep, progress)
         with run.step("write rasters"):
-            for name, path in prep.dem:
-                _write_dem(run, name, path, grid)
+            inputs_on_grid = {}
+            for name, path, variable in prep.dem:
+                inputs_on_grid.setdefault(variable, _write_dem(run, name, path, grid, variable))
         with run.step("summaries per unit"):
             fr_path = run.path / "landcover_fractions.tif"
             summaries = _summaries(fr_path, legend, prep.units, grid)
+        with run.step("indicators"):
+            _run_indicators(run, prep, summaries, inputs_on_grid, progress)
         with run.step("write vectors"):
             _write_vectors(run, prep, summaries, legend)
         with run.step("maps"):
@@ -481,8 +484,9 @@ def _rgba(h: str) -> tuple[int, int, int, int]:
     return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255)
 
 
-def _write_dem(run: RunFolder, name: str, path: Path, grid: Grid) -> None:
-    """Resample a DEM onto the grid block by block; colour stretch from its 2-98 % range."""
+def _write_dem(run: RunFolder, name: str, path: Path, grid: Grid, variable: str = "dem") -> Path:
+    """Resample a DEM (or another measured raster) onto the grid block by block; colour stretch
+    from its 2-98 % range. Returns the written file."""
     from .sources.raster_files import continuous_block, open_raster, read_band
 
     with open_raster(path) as src:
@@ -491,10 +495,14 @@ def _write_dem(run: RunFolder, name: str, path: Path, grid: Grid) -> None:
         lo, hi = (float(np.percentile(finite, 2)), float(np.percentile(finite, 98))) if finite.size else (0.0, 1.0)
         hi = hi if hi > lo else lo + 1.0
         style = qml.raster_pseudocolor(lo, hi, [(lo, "#2c7bb6"), ((lo + hi) / 2, "#ffffbf"), (hi, "#d7191c")], label_unit=" m")
-        with run.raster_writer(f"dem_{_safe_name(name)}", grid, 1, "float32", units="m", nodata=float("nan"), qml=style,
-                               description=f"Elevation from '{name}' resampled to the analysis grid (m)") as w:
+        out_name = f"dem_{_safe_name(name)}" if variable == "dem" else f"input_{variable}"
+        units = "m" if variable == "dem" else (src.units[0] or "as in the source")
+        what = f"Elevation from '{name}'" if variable == "dem" else f"Input raster '{variable}'"
+        with run.raster_writer(out_name, grid, 1, "float32", units=units, nodata=float("nan"), qml=style,
+                               description=f"{what} resampled to the analysis grid") as w:
             for r0, c0, sub in grid.windows(1024):
                 w.write(continuous_block(src, sub), r0, c0)
+    return run.path / f"{out_name}.tif"
 
 
 def _attribution(prep: Prepared) -> str:
@@ -539,6 +547,82 @@ def _write_maps(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoData
                                      attribution=attribution, boundary=prep.boundary)
                 run.write_file(f"maps/green_share_{lang}.png", p.read_bytes(), kind="png",
                                description=f"Choropleth of the green share per area unit ({lang})")
+
+
+_RAMP_GOOD = ["#a50026", "#f46d43", "#fee08b", "#a6d96a", "#006837"]
+
+
+def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame],
+                    inputs_on_grid: dict[str, Path], progress: Progress) -> None:
+    """Compute every enabled indicator on the land cover, write its rasters/layers and add its
+    per-unit summaries as columns to the units layers."""
+    import rasterio
+
+    from .indicators.base import IndicatorContext
+    from .indicators.registry import modules
+
+    cfg = prep.area.config
+    mods = modules(cfg.indicators.enabled)
+    if not mods:
+        return
+    grid, legend = prep.grid, prep.legend
+    with rasterio.open(run.path / "landcover_fractions.tif") as src:
+        fractions = src.read()
+    with rasterio.open(run.path / "landcover.tif") as src:
+        dominant = src.read(1)
+    inside = np.nan_to_num(fractions, nan=0.0).sum(axis=0)
+    rasters = {}
+    for var, path in inputs_on_grid.items():
+        with rasterio.open(path) as src:
+            rasters[var] = src.read(1)
+    params_dir = prep.area.resolve(cfg.indicators.params_dir) if cfg.indicators.params_dir else None
+    layers = {k: v for k, v in prep.context.items()}
+    ctx = IndicatorContext(grid, legend, fractions, dominant, inside, units=summaries, layers=layers, rasters=rasters,
+                           params_dir=params_dir)
+    for k, (name, mod) in enumerate(mods):
+        progress("indicators", k, len(mods))
+        with run.step(f"indicator {name}"):
+            results = mod.compute(ctx)
+        for r in results:
+            _write_indicator(run, r, grid, summaries)
+            ctx.rasters.setdefault(r.name, r.array)  # later indicators may use earlier ones (e.g. heat as stressor)
+    progress("indicators", len(mods), len(mods))
+
+
+def _write_indicator(run: RunFolder, r, grid: Grid, summaries: dict[str, gpd.GeoDataFrame]) -> None:
+    arr = np.asarray(r.array, dtype=np.float32)
+    finite = arr[np.isfinite(arr)]
+    note = f" (proxy: {r.description})" if r.proxy else ""
+    for n in r.notes:
+        run.add_warning(f"{r.name}: {n}")
+    if r.palette == "categorical" and r.categories:
+        style = qml.raster_paletted([(int(v), lab, col) for v, lab, col in r.categories])
+        data = np.where(np.isfinite(arr), arr, 255).astype(np.uint8)
+        run.write_raster(r.name, data, grid, units=r.units, description=r.description + note, nodata=255,
+                         colormap={int(v): _rgba(col) for v, _, col in r.categories} | {255: (0, 0, 0, 0)},
+                         category_names=None, qml=style)
+    else:
+        lo = r.vmin if r.vmin is not None else (float(np.percentile(finite, 2)) if finite.size else 0.0)
+        hi = r.vmax if r.vmax is not None else (float(np.percentile(finite, 98)) if finite.size else 1.0)
+        hi = hi if hi > lo else lo + 1.0
+        ramp = _RAMP_GOOD if r.palette == "good_high" else _RAMP_GOOD[::-1]
+        stops = [(lo + (hi - lo) * i / 4, c) for i, c in enumerate(ramp)]
+        run.write_raster(r.name, arr, grid, units=r.units, description=r.description + note, nodata=float("nan"),
+                         qml=qml.raster_pseudocolor(lo, hi, stops, label_unit=f" {r.units}"))
+        if finite.size:
+            path = str(run.path / f"{r.name}.tif")
+            for ug in summaries.values():
+                vec = ug[["code", "geometry"]]
+                df = exact_extract(path, vec, list(r.summarise), include_cols=["code"], output="pandas").set_index("code")
+                for op in r.summarise:
+                    col = op if op in df.columns else next(c for c in df.columns if c.endswith(op))
+                    ug[f"{r.name}_{op}"] = df[col].reindex(ug["code"]).to_numpy()
+    for lname, gdf in r.layers.items():
+        run.write_vector(f"{r.name}_{lname}" if not lname.startswith(r.name) else lname, gdf, units=None,
+                         description=f"{r.title_en}: {lname}")
+    for tname, df in r.tables.items():
+        run.write_table(f"{r.name}_{tname}" if not tname.startswith(r.name) else tname, pd.DataFrame(df),
+                        description=f"{r.title_en}: {tname}")
 
 
 def _write_vectors(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame], legend: Legend) -> None:
