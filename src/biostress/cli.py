@@ -97,13 +97,8 @@ def _fail(e: BiostressError) -> None:
     raise typer.Exit(e.exit_code)
 
 
-@app.command()
-def run(
-    area_file: Annotated[Path, typer.Argument(help="Area configuration (YAML).", dir_okay=False)],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write.")],
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder (atomically).")] = False,
-) -> None:
-    """Run the analysis for an area and write a run folder."""
+def _run_area_file(area_file: Path, out_dir: Path, overwrite: bool) -> None:
+    """Load, run and report one area; errors become messages and exit codes."""
     from .config import load_area
 
     try:
@@ -113,6 +108,16 @@ def run(
         _report(res, area.config.name, time.perf_counter() - t0)
     except BiostressError as e:
         _fail(e)
+
+
+@app.command()
+def run(
+    area_file: Annotated[Path, typer.Argument(help="Area configuration (YAML).", dir_okay=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder (atomically).")] = False,
+) -> None:
+    """Run the analysis for an area and write a run folder."""
+    _run_area_file(area_file, out_dir, overwrite)
 
 
 @app.command()
@@ -121,18 +126,13 @@ def demo(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier demo run folder.")] = False,
 ) -> None:
     """Run everything that exists so far on the shipped sample city, Dordrecht."""
-    from .config import load_area
-
     try:
         area_file = example_path("dordrecht") / "area.yaml"
-        if _state["verbosity"] >= 0:
-            out.print(f"biostress {__version__} demo: Dordrecht (sample data in {area_file.parent})")
-        area = load_area(area_file)
-        t0 = time.perf_counter()
-        res = _run_with_progress(area, out_dir, overwrite)
-        _report(res, area.config.name, time.perf_counter() - t0)
     except BiostressError as e:
         _fail(e)
+    if _state["verbosity"] >= 0:
+        out.print(f"biostress {__version__} demo: Dordrecht (sample data in {area_file.parent})")
+    _run_area_file(area_file, out_dir, overwrite)
 
 
 @app.command()
