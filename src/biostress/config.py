@@ -64,7 +64,8 @@ class SourceSpec(_Strict):
     priority: int = Field(70, ge=0, le=1000, description="landcover_vector: overlap priority of its features (see the mapping table).")
     variable: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$", description=(
         "raster: what the raster measures, as indicators look it up: nitrogen_deposition (mol N/ha/yr), red, nir "
-        "(multispectral bands for NDVI), gxg/ghg/glg (groundwater depth, m), soil_moisture, soil_group (1-4 = A-D), ..."))
+        "(multispectral bands for NDVI), gxg/ghg/glg (groundwater depth, m), soil_moisture, soil_group (1-4 = A-D), "
+        "et0 (reference evapotranspiration, mm/day), ..."))
     x_column: str | None = Field(None, description="CSV points: column with x (or longitude).")
     y_column: str | None = Field(None, description="CSV points: column with y (or latitude).")
     species_column: str | None = Field(None, description="tree_register: column with the species name (copied to 'species' in the trees layer).")
