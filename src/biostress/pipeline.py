@@ -549,6 +549,14 @@ def _write_maps(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoData
                                description=f"Choropleth of the green share per area unit ({lang})")
 
 
+# indicator result -> (stressor name the guide-species table uses, conversion)
+_STRESSORS = {
+    "light_proxy": ("light", lambda a: a),
+    "noise_road_proxy": ("noise", lambda a: a),
+    "heat_mitigation": ("heat", lambda a: 1.0 - a),  # heat stress index: 1 = hottest
+    "drought_vulnerability": ("drought", lambda a: a),
+}
+
 _RAMP_GOOD = ["#a50026", "#f46d43", "#fee08b", "#a6d96a", "#006837"]
 
 
@@ -585,7 +593,10 @@ def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.Geo
             results = mod.compute(ctx)
         for r in results:
             _write_indicator(run, r, grid, summaries)
-            ctx.rasters.setdefault(r.name, r.array)  # later indicators may use earlier ones (e.g. heat as stressor)
+            ctx.rasters.setdefault(r.name, r.array)  # later indicators may use earlier ones
+            if r.name in _STRESSORS:  # pressures as guide-species stressors (index 0-1 or dB, 1 = worst)
+                key, fn = _STRESSORS[r.name]
+                ctx.rasters.setdefault(key, fn(np.asarray(r.array, dtype=np.float32)))
     progress("indicators", len(mods), len(mods))
 
 

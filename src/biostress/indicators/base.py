@@ -6,8 +6,8 @@ the area units, context layers) and calls each module's ``compute(ctx)``. A modu
 layers into the GeoPackage, summarises every raster per area unit, and records the notes as
 warnings (missing data is reported, never invented).
 
-Arrays are ``numpy`` or ``dask.array`` (``ctx.chunked``): indicator code must work on both, using
-``dask.array.map_overlap`` with a halo for neighbourhood operations.
+Arrays are ``numpy`` or ``dask.array`` (tell them apart by type): indicator code must work on
+both, using ``dask.array.map_overlap`` with a halo for neighbourhood operations.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ class IndicatorContext:
     inside: Any  # (H, W) float32 share of each cell inside the area
     units: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)  # level -> units (code, name, geometry)
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)  # context layers: natura2000, trees_*, points
-    rasters: dict[str, Any] = field(default_factory=dict)  # optional inputs on the grid: "dem", "ndvi", "nitrogen", ...
+    # optional inputs on the grid, by the source's ``variable``: "dem", "red", "nir", "nitrogen_deposition", "glg",
+    # ...; the pipeline also adds earlier indicators' results and the stressors "light", "noise", "heat", "drought"
+    rasters: dict[str, Any] = field(default_factory=dict)
     params_dir: Path | None = None  # an area's own parameter tables (override the built-in ones)
 
     def fraction(self, key: str) -> Any:
