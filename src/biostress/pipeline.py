@@ -201,6 +201,11 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
                                            label=f"{spec.name}/{lname}", notes=notes, **common)
                 pieces += p
             counts[spec.name] = c
+            tr = layers.get("transportation")
+            if tr is not None and not tr.empty and "roads" not in context:
+                # road centre lines with their class: disturbance (noise) uses them
+                lines = tr[tr.geom_type.isin(["LineString", "MultiLineString"])]
+                context["roads"] = lines[[c for c in ("class", "brunnel", "geometry") if c in lines.columns]]
         elif spec.kind == "bgt":
             from .sources.bgt import read_bgt
 
