@@ -173,6 +173,37 @@ def schema(out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Wr
         sys.stdout.write(text)
 
 
+@app.command("habitat-quality")
+def habitat_quality(
+    lulc: Annotated[Path, typer.Option("--lulc", help="Current land cover (LULC codes), as for InVEST.", dir_okay=False)],
+    threats_table: Annotated[Path, typer.Option("--threats-table", help="InVEST 3.20 threats CSV (max_dist in m).",
+                                                dir_okay=False)],
+    sensitivity_table: Annotated[Path, typer.Option("--sensitivity-table", help="InVEST 3.20 sensitivity CSV.",
+                                                    dir_okay=False)],
+    half_saturation: Annotated[float, typer.Option("--half-saturation", help="Half-saturation constant k (> 0).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (InVEST output names).")],
+    access: Annotated[Path | None, typer.Option("--access", help="Access polygons with an 'access' field (0-1).")] = None,
+    lulc_baseline: Annotated[Path | None, typer.Option("--lulc-baseline", help="Baseline land cover (for rarity).",
+                                                       dir_okay=False)] = None,
+    lulc_future: Annotated[Path | None, typer.Option("--lulc-future", help="Future land cover (uses fut_path).",
+                                                     dir_okay=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder (atomically).")] = False,
+) -> None:
+    """InVEST 3.20 Habitat Quality on InVEST's own input files (deg_sum_c.tif, quality_c.tif, rarity_c.tif)."""
+    from .indicators.habitat_quality import run_invest_files
+
+    try:
+        t0 = time.perf_counter()
+        written = run_invest_files(lulc, threats_table, sensitivity_table, half_saturation, out_dir,
+                                   access_path=access, baseline_path=lulc_baseline, future_path=lulc_future,
+                                   overwrite=overwrite)
+        if _state["verbosity"] >= 0:
+            out.print(f"[bold green]Done[/bold green] in {time.perf_counter() - t0:.1f} s: "
+                      + ", ".join(p.name for p in written.values()) + f" in [bold]{out_dir}[/bold]")
+    except BiostressError as e:
+        _fail(e)
+
+
 def example_path(name: str) -> Path:
     """Folder of a shipped example: inside the installed package, or in the source tree."""
     from importlib import resources
