@@ -592,12 +592,13 @@ def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.Geo
     layers = {k: v for k, v in prep.context.items()}
     ctx = IndicatorContext(grid, legend, fractions, dominant, inside, units=summaries, layers=layers, rasters=rasters,
                            params_dir=params_dir)
+    weights = {level: UnitWeights(ug, grid) for level, ug in summaries.items()}
     for k, (name, mod) in enumerate(mods):
         progress("indicators", k, len(mods))
         with run.step(f"indicator {name}"):
             results = mod.compute(ctx)
         for r in results:
-            _write_indicator(run, r, grid, summaries)
+            _write_indicator(run, r, grid, summaries, weights)
             ctx.rasters.setdefault(r.name, r.array)  # later indicators may use earlier ones
             if r.name in _STRESSORS:  # pressures as guide-species stressors (index 0-1 or dB, 1 = worst)
                 key, fn = _STRESSORS[r.name]
@@ -605,7 +606,52 @@ def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.Geo
     progress("indicators", len(mods), len(mods))
 
 
-def _write_indicator(run: RunFolder, r, grid: Grid, summaries: dict[str, gpd.GeoDataFrame]) -> None:
+class UnitWeights:
+    """Exact cell coverage of each unit (exactextract, computed once per level), so every
+    indicator's per-unit statistics are a cheap weighted reduction of its array.
+
+    ``mean`` and ``sum`` are coverage-weighted (exact area weighting, NaN cells left out);
+    ``min``, ``max`` and ``majority`` take every cell that touches the unit.
+    """
+
+    def __init__(self, units: gpd.GeoDataFrame, grid: Grid) -> None:
+        xmin, ymin, xmax, ymax = grid.bounds
+        wkt = grid.pyproj_crs.to_wkt()
+        rast = NumPyRasterSource(np.zeros(grid.shape, dtype=np.uint8), xmin, ymin, xmax, ymax, srs_wkt=wkt)
+        df = exact_extract(rast, units[["code", "geometry"]].set_crs(wkt, allow_override=True), ["cell_id", "coverage"],
+                           include_cols=["code"], output="pandas").set_index("code").reindex(units["code"])
+        self.cells = [np.asarray(c, dtype=np.int64) if isinstance(c, np.ndarray | list) else np.zeros(0, np.int64)
+                      for c in df["cell_id"]]
+        self.cover = [np.asarray(c, dtype=np.float64) if isinstance(c, np.ndarray | list) else np.zeros(0)
+                      for c in df["coverage"]]
+
+    def reduce(self, arr: np.ndarray, op: str) -> np.ndarray:
+        flat = np.asarray(arr, dtype=np.float64).reshape(-1)
+        out = np.full(len(self.cells), np.nan)
+        for i, (c, w) in enumerate(zip(self.cells, self.cover, strict=True)):
+            v = flat[c]
+            ok = np.isfinite(v) & (w > 0)
+            if not ok.any():
+                continue
+            v, w = v[ok], w[ok]
+            if op == "mean":
+                out[i] = float(np.sum(v * w) / np.sum(w))
+            elif op == "sum":
+                out[i] = float(np.sum(v * w))
+            elif op == "max":
+                out[i] = float(v.max())
+            elif op == "min":
+                out[i] = float(v.min())
+            elif op == "majority":
+                vals, inv = np.unique(v, return_inverse=True)
+                out[i] = float(vals[np.argmax(np.bincount(inv, weights=w))])
+            else:
+                raise ValueError(f"unknown summary operation {op!r}")
+        return out
+
+
+def _write_indicator(run: RunFolder, r, grid: Grid, summaries: dict[str, gpd.GeoDataFrame],
+                     weights: dict[str, UnitWeights]) -> None:
     arr = np.asarray(r.array, dtype=np.float32)
     finite = arr[np.isfinite(arr)]
     note = f" (proxy: {r.description})" if r.proxy else ""
@@ -626,13 +672,12 @@ def _write_indicator(run: RunFolder, r, grid: Grid, summaries: dict[str, gpd.Geo
         run.write_raster(r.name, arr, grid, units=r.units, description=r.description + note, nodata=float("nan"),
                          qml=qml.raster_pseudocolor(lo, hi, stops, label_unit=f" {r.units}"))
         if finite.size:
-            path = str(run.path / f"{r.name}.tif")
-            for ug in summaries.values():
-                vec = ug[["code", "geometry"]]
-                df = exact_extract(path, vec, list(r.summarise), include_cols=["code"], output="pandas").set_index("code")
+            for level, ug in summaries.items():
+                w = weights.get(level)
+                if w is None:
+                    continue
                 for op in r.summarise:
-                    col = op if op in df.columns else next(c for c in df.columns if c.endswith(op))
-                    ug[f"{r.name}_{op}"] = df[col].reindex(ug["code"]).to_numpy()
+                    ug[f"{r.name}_{op}"] = w.reduce(arr, op)
     for lname, gdf in r.layers.items():
         run.write_vector(f"{r.name}_{lname}" if not lname.startswith(r.name) else lname, gdf, units=None,
                          description=f"{r.title_en}: {lname}")
