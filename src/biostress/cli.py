@@ -97,12 +97,15 @@ def _fail(e: BiostressError) -> None:
     raise typer.Exit(e.exit_code)
 
 
-def _run_area_file(area_file: Path, out_dir: Path, overwrite: bool) -> None:
+def _run_area_file(area_file: Path, out_dir: Path, overwrite: bool, *, all_indicators: bool = False) -> None:
     """Load, run and report one area; errors become messages and exit codes."""
-    from .config import load_area
+    from .config import IndicatorsSpec, LoadedArea, load_area
 
     try:
         area = load_area(area_file)
+        if all_indicators:
+            cfg = area.config.model_copy(update={"indicators": IndicatorsSpec(params_dir=area.config.indicators.params_dir)})
+            area = LoadedArea(cfg, area.base_dir, area.source_file)
         t0 = time.perf_counter()
         res = _run_with_progress(area, out_dir, overwrite)
         _report(res, area.config.name, time.perf_counter() - t0)
@@ -124,6 +127,7 @@ def run(
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where to write the demo run.")] = Path("biostress-demo"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier demo run folder.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Also the slower indicators (guide species, connectivity).")] = False,
 ) -> None:
     """Run everything that exists so far on the shipped sample city, Dordrecht."""
     try:
@@ -132,7 +136,7 @@ def demo(
         _fail(e)
     if _state["verbosity"] >= 0:
         out.print(f"biostress {__version__} demo: Dordrecht (sample data in {area_file.parent})")
-    _run_area_file(area_file, out_dir, overwrite)
+    _run_area_file(area_file, out_dir, overwrite, all_indicators=full)
 
 
 @app.command()
