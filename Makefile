@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test setup lint bench clean
+.PHONY: demo test setup lint bench reference clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "biostress needs Python >= 3.11")'
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
+
+# reference implementations for the validation tests (not runtime dependencies): natcap.invest 3.20
+reference: $(STAMP)
+	bash scripts/install_reference_tools.sh $(VENV)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
