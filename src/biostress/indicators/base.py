@@ -13,6 +13,7 @@ both, using ``dask.array.map_overlap`` with a halo for neighbourhood operations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,12 @@ def nan_outside(arr: np.ndarray, dominant: np.ndarray) -> np.ndarray:
     out = np.asarray(arr, dtype=np.float32).copy()
     out[np.asarray(dominant) == 255] = np.nan
     return out
+
+
+def params_path(name: str, params_dir: Path | str | None = None) -> Path:
+    """The area's own copy of a parameter table if it has one, else the built-in table."""
+    if params_dir is not None:
+        p = Path(params_dir) / name
+        if p.exists():
+            return p
+    return Path(str(resources.files("biostress") / "data" / "params" / name))

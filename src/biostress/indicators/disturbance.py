@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,7 @@ from scipy import signal
 from ..errors import ConfigError, InputDataError
 from ..grid import Grid
 from ..landcover.legend import Legend
-from .base import IndicatorContext, IndicatorResult
+from .base import IndicatorContext, IndicatorResult, params_path
 
 EV_MARKS = ("V", "S", "R", "P")
 PARAMS_FILE = "disturbance_params.csv"
@@ -72,14 +71,6 @@ OUTSIDE = 255
 # --------------------------------------------------------------------------------------------
 # parameter tables
 # --------------------------------------------------------------------------------------------
-
-def params_path(name: str, params_dir: Path | str | None = None) -> Path:
-    """The area's own copy of a parameter table if it has one, else the built-in table."""
-    if params_dir is not None:
-        p = Path(params_dir) / name
-        if p.exists():
-            return p
-    return Path(str(resources.files("biostress") / "data" / "params" / name))
 
 
 def read_table(path: Path, required: list[str]) -> pd.DataFrame:

@@ -71,8 +71,8 @@ from ..errors import ConfigError
 from ..grid import Grid
 from ..landcover.legend import Legend
 from . import disturbance
-from .base import IndicatorContext, IndicatorResult
-from .disturbance import OUTSIDE, focal_mean, is_dask, like, mask_outside, params_path, where
+from .base import IndicatorContext, IndicatorResult, params_path
+from .disturbance import OUTSIDE, focal_mean, is_dask, like, mask_outside, where
 
 SPECIES_FILE = "guide_species.yaml"
 EIGHT = np.ones((3, 3), dtype=bool)

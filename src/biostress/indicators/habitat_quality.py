@@ -79,7 +79,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +88,7 @@ from scipy import ndimage
 
 from ..errors import BiostressError, ConfigError, InputDataError
 from ..grid import Grid
+from .base import params_path
 
 if TYPE_CHECKING:  # imported lazily: the command-line path does not need geopandas
     from ..landcover.legend import Legend
@@ -905,14 +905,6 @@ def run_invest_files(lulc_path: Path | str, threats_table_path: Path | str, sens
 # --------------------------------------------------------------------------------------------
 # pipeline parameter tables
 # --------------------------------------------------------------------------------------------
-
-def params_path(name: str, params_dir: Path | str | None = None) -> Path:
-    """The area's own copy of a parameter table if it has one, else the built-in table."""
-    if params_dir is not None:
-        p = Path(params_dir) / name
-        if p.exists():
-            return p
-    return Path(str(resources.files("biostress") / "data" / "params" / name))
 
 
 def _read_params_csv(path: Path, required: list[str]) -> pd.DataFrame:

@@ -65,7 +65,6 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +75,7 @@ from scipy import signal
 
 from ..errors import ConfigError, InputDataError
 from ..landcover.legend import Legend
-from .base import IndicatorContext, IndicatorResult
+from .base import IndicatorContext, IndicatorResult, params_path
 
 __all__ = [
     "BIOPHYSICAL_FILE",
@@ -106,14 +105,6 @@ OUTSIDE = 255
 # --------------------------------------------------------------------------------------------
 # shared helpers: parameter tables and numpy/dask arrays (also used by flooding and drought)
 # --------------------------------------------------------------------------------------------
-
-def params_path(name: str, params_dir: Path | str | None = None) -> Path:
-    """The area's own copy of a parameter table if it has one, else the built-in table."""
-    if params_dir is not None:
-        p = Path(params_dir) / name
-        if p.exists():
-            return p
-    return Path(str(resources.files("biostress") / "data" / "params" / name))
 
 
 def read_table(path: Path, required: list[str]) -> pd.DataFrame:

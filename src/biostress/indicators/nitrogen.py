@@ -45,8 +45,8 @@ from rasterio import features
 
 from ..errors import ConfigError, InputDataError
 from ..grid import Grid
-from .base import IndicatorContext, IndicatorResult
-from .disturbance import is_dask, like, mask_outside, params_path, parse_float, read_table, where
+from .base import IndicatorContext, IndicatorResult, params_path
+from .disturbance import is_dask, like, mask_outside, parse_float, read_table, where
 
 KDW_FILE = "nitrogen_kdw.csv"
 SENSITIVITY_FILE = "nitrogen_sensitivity_classes.csv"
