@@ -554,136 +554,21 @@ def _write_maps(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoData
                                description=f"Choropleth of the green share per area unit ({lang})")
 
 
-# indicator result -> (stressor name the guide-species table uses, conversion)
-_STRESSORS = {
-    "light_proxy": ("light", lambda a: a),
-    "noise_road_proxy": ("noise", lambda a: a),
-    "heat_mitigation": ("heat", lambda a: 1.0 - a),  # heat stress index: 1 = hottest
-    "drought_vulnerability": ("drought", lambda a: a),
-}
-
-_RAMP_GOOD = ["#a50026", "#f46d43", "#fee08b", "#a6d96a", "#006837"]
-
-
 def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame],
                     inputs_on_grid: dict[str, Path], progress: Progress) -> None:
-    """Compute every enabled indicator on the land cover, write its rasters/layers and add its
-    per-unit summaries as columns to the units layers."""
-    import rasterio
-
-    from .indicators.base import IndicatorContext
-    from .indicators.registry import modules
+    """Compute every enabled indicator (streamed over the grid, see :mod:`biostress.indicator_stage`),
+    write its rasters/layers and add its per-unit statistics as columns to the units layers."""
+    from .indicator_stage import StageInputs, run_indicators
 
     cfg = prep.area.config
-    mods = modules(cfg.indicators.enabled)
-    if not mods:
-        return
-    grid, legend = prep.grid, prep.legend
-    with rasterio.open(run.path / "landcover_fractions.tif") as src:
-        fractions = src.read()
-    with rasterio.open(run.path / "landcover.tif") as src:
-        dominant = src.read(1)
-    inside = np.nan_to_num(fractions, nan=0.0).sum(axis=0)
-    rasters = {}
-    for var, path in inputs_on_grid.items():
-        with rasterio.open(path) as src:
-            rasters[var] = src.read(1)
     params_dir = prep.area.resolve(cfg.indicators.params_dir) if cfg.indicators.params_dir else None
-    layers = {k: v for k, v in prep.context.items()}
-    ctx = IndicatorContext(grid, legend, fractions, dominant, inside, units=summaries, layers=layers, rasters=rasters,
-                           params_dir=params_dir)
-    weights = {level: UnitWeights(ug, grid) for level, ug in summaries.items()}
-    for k, (name, mod) in enumerate(mods):
-        progress("indicators", k, len(mods))
-        with run.step(f"indicator {name}"):
-            results = mod.compute(ctx)
-        for r in results:
-            _write_indicator(run, r, grid, summaries, weights)
-            ctx.rasters.setdefault(r.name, r.array)  # later indicators may use earlier ones
-            if r.name in _STRESSORS:  # pressures as guide-species stressors (index 0-1 or dB, 1 = worst)
-                key, fn = _STRESSORS[r.name]
-                ctx.rasters.setdefault(key, fn(np.asarray(r.array, dtype=np.float32)))
-    progress("indicators", len(mods), len(mods))
-
-
-class UnitWeights:
-    """Exact cell coverage of each unit (exactextract, computed once per level), so every
-    indicator's per-unit statistics are a cheap weighted reduction of its array.
-
-    ``mean`` and ``sum`` are coverage-weighted (exact area weighting, NaN cells left out);
-    ``min``, ``max`` and ``majority`` take every cell that touches the unit.
-    """
-
-    def __init__(self, units: gpd.GeoDataFrame, grid: Grid) -> None:
-        xmin, ymin, xmax, ymax = grid.bounds
-        wkt = grid.pyproj_crs.to_wkt()
-        rast = NumPyRasterSource(np.zeros(grid.shape, dtype=np.uint8), xmin, ymin, xmax, ymax, srs_wkt=wkt)
-        df = exact_extract(rast, units[["code", "geometry"]].set_crs(wkt, allow_override=True), ["cell_id", "coverage"],
-                           include_cols=["code"], output="pandas").set_index("code").reindex(units["code"])
-        self.cells = [np.asarray(c, dtype=np.int64) if isinstance(c, np.ndarray | list) else np.zeros(0, np.int64)
-                      for c in df["cell_id"]]
-        self.cover = [np.asarray(c, dtype=np.float64) if isinstance(c, np.ndarray | list) else np.zeros(0)
-                      for c in df["coverage"]]
-
-    def reduce(self, arr: np.ndarray, op: str) -> np.ndarray:
-        flat = np.asarray(arr, dtype=np.float64).reshape(-1)
-        out = np.full(len(self.cells), np.nan)
-        for i, (c, w) in enumerate(zip(self.cells, self.cover, strict=True)):
-            v = flat[c]
-            ok = np.isfinite(v) & (w > 0)
-            if not ok.any():
-                continue
-            v, w = v[ok], w[ok]
-            if op == "mean":
-                out[i] = float(np.sum(v * w) / np.sum(w))
-            elif op == "sum":
-                out[i] = float(np.sum(v * w))
-            elif op == "max":
-                out[i] = float(v.max())
-            elif op == "min":
-                out[i] = float(v.min())
-            elif op == "majority":
-                vals, inv = np.unique(v, return_inverse=True)
-                out[i] = float(vals[np.argmax(np.bincount(inv, weights=w))])
-            else:
-                raise ValueError(f"unknown summary operation {op!r}")
-        return out
-
-
-def _write_indicator(run: RunFolder, r, grid: Grid, summaries: dict[str, gpd.GeoDataFrame],
-                     weights: dict[str, UnitWeights]) -> None:
-    arr = np.asarray(r.array, dtype=np.float32)
-    finite = arr[np.isfinite(arr)]
-    note = f" (proxy: {r.description})" if r.proxy else ""
-    for n in r.notes:
-        run.add_warning(f"{r.name}: {n}")
-    if r.palette == "categorical" and r.categories:
-        style = qml.raster_paletted([(int(v), lab, col) for v, lab, col in r.categories])
-        data = np.where(np.isfinite(arr), arr, 255).astype(np.uint8)
-        run.write_raster(r.name, data, grid, units=r.units, description=r.description + note, nodata=255,
-                         colormap={int(v): _rgba(col) for v, _, col in r.categories} | {255: (0, 0, 0, 0)},
-                         category_names=None, qml=style)
-    else:
-        lo = r.vmin if r.vmin is not None else (float(np.percentile(finite, 2)) if finite.size else 0.0)
-        hi = r.vmax if r.vmax is not None else (float(np.percentile(finite, 98)) if finite.size else 1.0)
-        hi = hi if hi > lo else lo + 1.0
-        ramp = _RAMP_GOOD if r.palette == "good_high" else _RAMP_GOOD[::-1]
-        stops = [(lo + (hi - lo) * i / 4, c) for i, c in enumerate(ramp)]
-        run.write_raster(r.name, arr, grid, units=r.units, description=r.description + note, nodata=float("nan"),
-                         qml=qml.raster_pseudocolor(lo, hi, stops, label_unit=f" {r.units}"))
-        if finite.size:
-            for level, ug in summaries.items():
-                w = weights.get(level)
-                if w is None:
-                    continue
-                for op in r.summarise:
-                    ug[f"{r.name}_{op}"] = w.reduce(arr, op)
-    for lname, gdf in r.layers.items():
-        run.write_vector(f"{r.name}_{lname}" if not lname.startswith(r.name) else lname, gdf, units=None,
-                         description=f"{r.title_en}: {lname}")
-    for tname, df in r.tables.items():
-        run.write_table(f"{r.name}_{tname}" if not tname.startswith(r.name) else tname, pd.DataFrame(df),
-                        description=f"{r.title_en}: {tname}")
+    inp = StageInputs(prep.grid, prep.legend, run.path / "landcover_fractions.tif", run.path / "landcover.tif",
+                      rasters=dict(inputs_on_grid), units=summaries, layers=dict(prep.context),
+                      enabled=cfg.indicators.enabled, params_dir=params_dir, tile_cells=cfg.indicators.tile_cells,
+                      global_max_cells=cfg.indicators.global_max_cells)
+    rep = run_indicators(run, inp, progress)
+    run.set_info("indicator_tiles", {"tiles": rep.tiles, "halo_cells": rep.halo_cells, "tile_cells": inp.tile_cells,
+                                     "coarsened": rep.coarsened})
 
 
 def _write_vectors(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame], legend: Legend) -> None:
