@@ -75,14 +75,16 @@ def _run(tmp: Path, name: str, grid, legend, fp, dp, roads, units, **kw):
 
 def test_tiled_equals_whole_grid(tmp_path: Path):
     grid, legend, fp, dp, roads, units = _landcover(tmp_path)
-    rep1, u1, out1 = _run(tmp_path, "whole", grid, legend, fp, dp, roads, units, enabled=LOCAL, tile_cells=4096)
-    rep2, u2, out2 = _run(tmp_path, "tiled", grid, legend, fp, dp, roads, units, enabled=LOCAL, tile_cells=50)
+    kw = {"enabled": LOCAL, "stress_test": True, "potential": True}
+    rep1, u1, out1 = _run(tmp_path, "whole", grid, legend, fp, dp, roads, units, tile_cells=4096, **kw)
+    rep2, u2, out2 = _run(tmp_path, "tiled", grid, legend, fp, dp, roads, units, tile_cells=50, **kw)
     assert rep1.tiles == 1 and rep2.tiles == 16  # 200 x 180 cells in tiles of 50 -> 4 x 4
     # the halo covers the largest reach: habitat-quality threats reach 1200 m = 60 cells of 20 m
     assert rep2.halo_cells >= 1200 / 20
     assert set(rep1.outputs) == set(rep2.outputs)
     assert {"green_share", "habitat_quality", "heat_mitigation", "runoff_depth", "light_proxy",
-            "noise_road_proxy"} <= set(rep1.outputs)
+            "noise_road_proxy", "stress_class", "stress_score", "potential_landcover", "gap_green_share",
+            "potential_habitat_quality"} <= set(rep1.outputs)
     for name in rep1.outputs:
         with rasterio.open(out1 / f"{name}.tif") as a, rasterio.open(out2 / f"{name}.tif") as b:
             x, y = a.read(1).astype(np.float64), b.read(1).astype(np.float64)

@@ -95,6 +95,18 @@ def module_reach(name: str, params_dir: Path | None, has_dem: bool) -> float | N
 
         p = dist_params(params_dir)
         return float(max(p.noise_max_distance_m, p.light_max_distance_m))
+    if name == "stresstest":
+        from .stresstest import load_indicators
+
+        return max((float(r.radius_m or 0.0) for r in load_indicators(params_dir)), default=0.0)
+    if name == "potential":
+        from .potential.compute import DEFAULT_MODULES
+        from .potential.transitions import load_settings
+
+        # the re-run modules (runoff is per cell; the potential does not recompute depressions) and the
+        # neighbourhood of the urban/rural condition
+        reaches = [module_reach(m, params_dir, False) or 0.0 for m in DEFAULT_MODULES]
+        return max([*reaches, float(load_settings(params_dir).urban_radius_m)])
     return None  # fragmentation, connectivity, species_records, guide_species, anything unknown
 
 
@@ -378,6 +390,8 @@ class StageInputs:
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     enabled: list[str] | None = None
     params_dir: Path | None = None
+    stress_test: bool = False  # after the indicators: robustness, vulnerability, five classes
+    potential: bool = False  # after the indicators: potential land cover and its gaps
     tile_cells: int = DEFAULT_TILE_CELLS
     global_max_cells: int = DEFAULT_GLOBAL_MAX_CELLS
 
@@ -406,6 +420,15 @@ def _clip_layers(layers: Mapping[str, gpd.GeoDataFrame], bounds: tuple[float, fl
         hit = g.sindex.query(_box(bounds), predicate="intersects")
         out[k] = g.iloc[np.sort(hit)]
     return out
+
+
+# context layers are clipped to the window grown by this much, so that a vector feature just outside
+# a window still counts for conditions measured by distance (e.g. "within 1 km of Natura 2000")
+LAYER_MARGIN_M = 5000.0
+
+
+def _grow(b: tuple[float, float, float, float], m: float) -> tuple[float, float, float, float]:
+    return (b[0] - m, b[1] - m, b[2] + m, b[3] + m)
 
 
 _NUM = re.compile(r"[-+]?\d[\d.,]*%?")
@@ -464,10 +487,34 @@ def run_indicators(run: RunFolder, inp: StageInputs, progress: Progress = _noop)
             _run_global(run, inp, files, name, mod, report)
         done += 1
     progress("indicators", total, total)
+    post = _post_modules(inp)
+    if post:  # they read the indicators above, window by window
+        halo = max(int(math.ceil(reach / grid.cell)) + 2 for _, _, reach in post)
+        wins = tile_windows(grid.shape, max(16, int(inp.tile_cells)))
+        margin = LAYER_MARGIN_M
+        if inp.potential:
+            from .potential.transitions import load_settings
+
+            margin = max(margin, float(load_settings(inp.params_dir).natura2000_distance_m) + 2 * grid.cell)
+        _run_local(run, inp, files, post, wins, halo, report, progress, total, step="stress test and potential",
+                   margin_m=margin)
     return report
 
 
-def _window_context(inp: StageInputs, files: RasterFiles, r0: int, r1: int, c0: int, c1: int):
+def _post_modules(inp: StageInputs) -> list[tuple[str, Any, float]]:
+    out = []
+    if inp.stress_test:
+        from . import stresstest
+
+        out.append(("stresstest", stresstest, module_reach("stresstest", inp.params_dir, False)))
+    if inp.potential:
+        from .potential import compute as potential
+
+        out.append(("potential", potential, module_reach("potential", inp.params_dir, False)))
+    return out
+
+
+def _window_context(inp: StageInputs, files: RasterFiles, r0: int, r1: int, c0: int, c1: int, margin_m: float = 0.0):
     from .indicators.base import IndicatorContext
 
     sub = inp.grid.window(r0, c0, r1 - r0, c1 - c0)
@@ -475,12 +522,13 @@ def _window_context(inp: StageInputs, files: RasterFiles, r0: int, r1: int, c0: 
     dom = files.read("__dominant__", (r0, r1), (c0, c1))
     inside = np.nan_to_num(fr, nan=0.0).sum(axis=0)
     rasters = LazyRasters(files, lambda k: files.read(k, (r0, r1), (c0, c1)))
-    ctx = IndicatorContext(sub, inp.legend, fr, dom, inside, units={}, layers=_clip_layers(inp.layers, sub.bounds),
+    ctx = IndicatorContext(sub, inp.legend, fr, dom, inside, units={}, layers=_clip_layers(inp.layers, _grow(sub.bounds, margin_m)),
                            rasters=rasters, params_dir=inp.params_dir)
     return ctx
 
 
-def _run_local(run, inp, files, local, wins, halo, report, progress, total) -> None:
+def _run_local(run, inp, files, local, wins, halo, report, progress, total, step="indicators (tiles)",
+               margin_m: float = LAYER_MARGIN_M) -> None:
     grid = inp.grid
     h, w = grid.shape
     sinks: dict[str, ResultSink] = {}
@@ -489,9 +537,9 @@ def _run_local(run, inp, files, local, wins, halo, report, progress, total) -> N
     meta: dict[str, Any] = {}
     with ExitStack() as stack:
         for k, (r0, r1, c0, c1) in enumerate(wins):
-            progress("indicators (tiles)", k, len(wins))
+            progress(step, k, len(wins))
             R0, R1, C0, C1 = max(0, r0 - halo), min(h, r1 + halo), max(0, c0 - halo), min(w, c1 + halo)
-            ctx = _window_context(inp, files, R0, R1, C0, C1)
+            ctx = _window_context(inp, files, R0, R1, C0, C1, margin_m=margin_m)
             if not np.any(np.asarray(ctx.dominant) != OUTSIDE):
                 _write_empty(sinks, r0, r1, c0, c1)
                 continue
@@ -520,7 +568,7 @@ def _run_local(run, inp, files, local, wins, halo, report, progress, total) -> N
                         ctx.rasters.put(key, fn(arr))
             for name in set(sinks) - set(produced):  # a result a module did not produce in this tile
                 _write_empty({name: sinks[name]}, r0, r1, c0, c1)
-        progress("indicators (tiles)", len(wins), len(wins))
+        progress(step, len(wins), len(wins))
         for s in sinks.values():
             s.finish(inp.units)
     for name in sinks:
@@ -535,6 +583,11 @@ def _run_local(run, inp, files, local, wins, halo, report, progress, total) -> N
     for key, dfs in tables.items():
         rname, tname = key.split("|", 1)
         df = pd.concat(dfs, ignore_index=True).drop_duplicates()
+        if len(dfs) > 1 and len(df) > len(dfs[0]):
+            # a table summed over the window differs per tile and would count the halos twice
+            run.add_warning(f"{rname}: table '{tname}' is computed per window and is not written for a run in "
+                            f"{len(wins)} tiles; the per-unit columns of the units layers hold the same information")
+            continue
         run.write_table(f"{rname}_{tname}" if not tname.startswith(rname) else tname, df,
                         description=f"{meta[rname].title_en}: {tname}")
 

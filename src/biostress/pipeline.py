@@ -564,7 +564,8 @@ def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.Geo
     params_dir = prep.area.resolve(cfg.indicators.params_dir) if cfg.indicators.params_dir else None
     inp = StageInputs(prep.grid, prep.legend, run.path / "landcover_fractions.tif", run.path / "landcover.tif",
                       rasters=dict(inputs_on_grid), units=summaries, layers=dict(prep.context),
-                      enabled=cfg.indicators.enabled, params_dir=params_dir, tile_cells=cfg.indicators.tile_cells,
+                      enabled=cfg.indicators.enabled, params_dir=params_dir, stress_test=cfg.indicators.stress_test,
+                      potential=cfg.indicators.potential, tile_cells=cfg.indicators.tile_cells,
                       global_max_cells=cfg.indicators.global_max_cells)
     rep = run_indicators(run, inp, progress)
     run.set_info("indicator_tiles", {"tiles": rep.tiles, "halo_cells": rep.halo_cells, "tile_cells": inp.tile_cells,
