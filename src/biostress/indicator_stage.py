@@ -189,6 +189,10 @@ class LazyRasters(Mapping):
         if key not in self:
             self._cache[key] = arr
 
+    def setdefault(self, key: str, arr: np.ndarray) -> np.ndarray:
+        self.put(key, arr)
+        return self[key]
+
     def __getitem__(self, key: str) -> np.ndarray:
         if key not in self._cache:
             if key not in self._files.names() or key.startswith("__"):

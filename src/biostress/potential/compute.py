@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -95,6 +95,38 @@ STRESSORS: dict[str, tuple[str, Any, str]] = {
 # context with another land cover
 # --------------------------------------------------------------------------------------------
 
+class _Subset(Mapping):
+    """Some keys of a mapping, read from it only when asked for (the pipeline's rasters are read
+    window by window on demand)."""
+
+    def __init__(self, base: Mapping[str, Any], keys: Sequence[str]) -> None:
+        self._base, self._keys, self._extra = base, list(keys), {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._extra:
+            return self._extra[key]
+        if key not in self._keys:
+            raise KeyError(key)
+        return self._base[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._extra[key] = value
+
+    def setdefault(self, key: str, value: Any) -> Any:
+        if key not in self:
+            self._extra[key] = value
+        return self[key]
+
+    def put(self, key: str, value: Any) -> None:
+        self.setdefault(key, value)
+
+    def __iter__(self):
+        return iter(dict.fromkeys([*self._keys, *self._extra]))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys([*self._keys, *self._extra]))
+
+
 def is_derived(name: str, rasters: dict[str, Any] | None = None) -> bool:
     """Whether ``name`` is an indicator result (or a pressure the pipeline derived from one: a
     stressor such as ``heat`` counts as derived when its indicator raster is in ``rasters``)."""
@@ -141,7 +173,9 @@ def with_landcover(ctx: IndicatorContext, fractions: Any) -> IndicatorContext:
     if tuple(fractions.shape) != tuple(ctx.fractions.shape):
         raise InputDataError(f"The new land-cover fractions have shape {tuple(fractions.shape)}, the context's "
                              f"{tuple(ctx.fractions.shape)}.", hint="Use the same legend and grid.")
-    rasters = {k: v for k, v in (ctx.rasters or {}).items() if not is_derived(k, ctx.rasters)}
+    src = ctx.rasters or {}
+    keep = [k for k in src if not is_derived(k, src)]  # names only: a lazy mapping is not read here
+    rasters = _Subset(src, keep)
     return replace(ctx, fractions=fractions, dominant=dominant_class(fractions, ctx.legend, ctx.inside),
                    rasters=rasters, layers=dict(ctx.layers), units=dict(ctx.units))
 
