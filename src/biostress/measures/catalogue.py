@@ -497,11 +497,18 @@ def units_per_cell(measure: Measure, fractions: Any, legend: Legend, cell_area_m
 
 def apply_transitions(measure: Measure, fractions: Any, legend: Legend, where: Any = None) -> Any:
     """The land-cover stack after applying the measure in the cells where ``where`` is true (all
-    cells when None): for each transition ``share * f_from`` moves from ``from`` to ``to``; all
-    amounts are taken from the stack before the measure. Shares per cell still add up as before."""
+    cells when None), or on the part ``where`` (0-1, float) of each cell (e.g. the share of the cell
+    inside a drawn polygon): for each transition ``share * f_from * part`` moves from ``from`` to
+    ``to``; all amounts are taken from the stack before the measure. Shares per cell still add up as
+    before."""
     _check_stack(fractions, legend)
     bands = [fractions[i] for i in range(fractions.shape[0])]
-    mask = 1.0 if where is None else np.where(where, 1.0, 0.0)
+    if where is None:
+        mask: Any = 1.0
+    elif getattr(where, "dtype", np.dtype(bool)).kind == "b":
+        mask = np.where(where, 1.0, 0.0)
+    else:
+        mask = np.clip(np.nan_to_num(where, nan=0.0), 0.0, 1.0)
     for t in measure.transitions:
         i, j = legend.keys.index(t.from_), legend.keys.index(t.to)
         moved = t.share * fractions[i] * mask
