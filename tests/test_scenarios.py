@@ -118,3 +118,27 @@ def test_bad_input(tmp_path: Path):
 def test_affected_windows_are_clamped():
     out, inp = affected_windows((10, 20, 5, 8), 4, (30, 30))
     assert out == (6, 24, 1, 12) and inp == (2, 28, 0, 16)
+
+
+def test_cli_scenario(tmp_path: Path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from biostress.cli import app
+
+    grid, legend, fr, run_dir = _run_folder(tmp_path)
+    x0, y0, _, _ = grid.bounds
+    poly = tmp_path / "area.geojson"
+    poly.write_text(json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {
+        "name": "urn:ogc:def:crs:EPSG::28992"}}, "features": [{"type": "Feature", "properties": {}, "geometry": {
+            "type": "Polygon", "coordinates": [[[x0 + 1500, y0 + 1500], [x0 + 1700, y0 + 1500], [x0 + 1700, y0 + 1700],
+                                                [x0 + 1500, y0 + 1700], [x0 + 1500, y0 + 1500]]]}}]}))
+    r = CliRunner().invoke(app, ["scenario", str(run_dir), "--measure", "depaving", "--polygon", str(poly),
+                                 "--out", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    assert "De-paving" in r.output and (tmp_path / "s" / "manifest.json").exists()
+    r = CliRunner().invoke(app, ["scenario", str(run_dir), "--measure", "nope", "--polygon", str(poly),
+                                 "--out", str(tmp_path / "s2")])
+    assert r.exit_code == 1 and "Unknown measure" in r.output
+    assert not (tmp_path / "s2").exists()

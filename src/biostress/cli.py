@@ -208,6 +208,55 @@ def habitat_quality(
         _fail(e)
 
 
+@app.command()
+def scenario(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (from 'biostress run' or 'biostress demo').",
+                                            file_okay=False)],
+    measure: Annotated[str, typer.Option("--measure", "-m", help="Measure id from the catalogue (see docs/measures.md).")],
+    polygon: Annotated[Path, typer.Option("--polygon", "-p", help="Where to apply it: a GeoJSON/GeoPackage with "
+                                          "polygon(s) (any CRS; reprojected).", dir_okay=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Scenario folder to write.")],
+    part: Annotated[float, typer.Option("--part", help="Share of the drawn area where the measure is applied (0-1].")] = 1.0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing scenario folder (atomically).")] = False,
+) -> None:
+    """Apply a measure on a polygon to a run's land cover and report what changes (per cell, per unit, cost)."""
+    import shapely
+
+    from .scenarios import Change, run_scenario
+    from .scenarios.run import _read_run
+    from .sources.vector_files import read_vector
+
+    try:
+        _, grid = _read_run(run_dir)
+        gdf = read_vector(polygon).to_crs(grid.crs)
+        polys = gdf.geometry[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
+        if polys.empty:
+            raise BiostressError(f"{polygon} holds no polygon.", hint="Draw the area as a polygon.")
+        geom = shapely.make_valid(polys.union_all())
+        t0 = time.perf_counter()
+        tasks: dict[str, int] = {}
+        with _progress() as prog:
+            def cb(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = prog.add_task(step, total=max(total, 1))
+                prog.update(tasks[step], completed=done, total=max(total, 1))
+
+            res = run_scenario(run_dir, [Change(measure, geom, part)], out_dir, overwrite=overwrite, progress=cb)
+        if _state["verbosity"] >= 0:
+            c = res.costs.iloc[0]
+            out.print(f"[bold green]Scenario[/bold green] {c['name_en']} on {c['area_ha']:.2f} ha "
+                      f"in {time.perf_counter() - t0:.1f} s -> [bold]{out_dir}[/bold]")
+            t = Table("indicator", "mean before (changed cells)", "after", "cells changed")
+            for r in res.totals.itertuples():
+                t.add_row(r.indicator, f"{r.mean_before_changed:.3g}", f"{r.mean_after_changed:.3g}", str(r.cells_changed))
+            out.print(t)
+            out.print(f"Cost: capex EUR {c['capex_eur']:,.0f}, subsidy EUR {c['subsidy_eur']:,.0f}, "
+                      f"opex EUR {c['opex_eur_yr']:,.0f}/yr, NPV EUR {c['npv_eur']:,.0f} over {c['horizon_yr']} yr"
+                      + (f" (not known: {c['unquantified']})" if c["unquantified"] else ""))
+    except BiostressError as e:
+        _fail(e)
+
+
 def example_path(name: str) -> Path:
     """Folder of a shipped example: inside the installed package, or in the source tree."""
     from importlib import resources
