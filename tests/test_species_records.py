@@ -392,3 +392,32 @@ def test_muskrat_catches_per_buurt():
     assert (lay.loc[sampled, "richness"] == 1).all() and lay.loc[~sampled, "richness"].isna().all()
     assert (lay.loc[sampled, "species_list"] == "Ondatra zibethicus").all()
     assert (lay["sampled"] == sampled).all()
+
+
+def test_dwca_as_a_source_of_an_area(tmp_path, write_area):
+    """A Darwin Core Archive named as a 'species_records' source reaches the indicator through a run."""
+    import rasterio
+
+    from biostress.config import load_area
+    from biostress.pipeline import run_area
+    from conftest import source
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    _dwca(proj, name="gbif.zip")
+    gpd.GeoDataFrame({"typ": ["gras"]}, geometry=[shapely.box(105000, 424000, 106000, 425000)],
+                     crs="EPSG:28992").to_file(proj / "green.gpkg")
+    area = load_area(write_area(
+        [source("green", "landcover_vector", "green.gpkg", class_column="typ", class_map={"gras": "lawn_grass"}),
+         source("records", "species_records", "gbif.zip")],
+        indicators={"enabled": ["species_records"], "species_cell_m": 100, "stress_test": False,
+                    "potential": False}))
+    run_area(area, tmp_path / "out")
+    with rasterio.open(tmp_path / "out" / "species_richness.tif") as src:
+        vals = {xy: v[0] for xy, v in zip([(105050, 424150), (105150, 424150), (105250, 424050)],
+                                          src.sample([(105050, 424150), (105150, 424150), (105250, 424050)]),
+                                          strict=True)}
+    # richness per 100 m cell from the fixture table in the module docstring
+    assert vals[(105050, 424150)] == RICHNESS[0][0]
+    assert vals[(105150, 424150)] == RICHNESS[0][1]
+    assert vals[(105250, 424050)] == RICHNESS[1][2]

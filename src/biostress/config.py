@@ -23,7 +23,7 @@ from .errors import ConfigError
 
 SourceKind = Literal[
     "openmaptiles", "osm_pbf", "bgt", "landcover_vector", "landcover_raster", "tree_register",
-    "natura2000", "dem", "raster", "points", "vector",
+    "natura2000", "dem", "raster", "points", "vector", "species_records",
 ]
 LANDCOVER_KINDS = ("openmaptiles", "osm_pbf", "bgt", "landcover_vector", "landcover_raster", "tree_register")
 
@@ -44,7 +44,9 @@ class SourceSpec(_Strict):
         "WorldCover or CORINE codes; tree_register: tree points; natura2000: Natura 2000 site polygons; "
         "dem: elevation raster (AHN); raster: any other measured raster named by 'variable' (nitrogen deposition, "
         "multispectral bands, groundwater); points: point records (CSV with coordinates or a point layer); "
-        "vector: any other context layer copied into the run."))
+        "vector: any other context layer copied into the run; species_records: species observations as a Darwin Core "
+        "Archive (.zip, e.g. a GBIF download) or a Darwin Core CSV/TSV (e.g. an NDFF export), used by the "
+        "species_records indicator."))
     path: str | None = Field(None, description="File or folder, relative to the area file. Either path or url.")
     url: str | None = Field(None, description="Online source (http/https). Fetched once, then cached with URL, time and checksum.")
     service: Literal["file", "ogcapi", "wfs"] = Field("file", description="Protocol for url: plain download, OGC API Features, or WFS 2.0.")
@@ -172,6 +174,7 @@ class IndicatorsSpec(_Strict):
     params_dir: str | None = Field(None, description="Folder with the area's own parameter tables (same file names as biostress/data/params); they replace the built-in ones.")
     stress_test: bool = Field(True, description="After the indicators, run the stress test: robustness, vulnerability and five classes (docs/stresstest.md).")
     potential: bool = Field(True, description="After the indicators, compute the potential land cover and the gap between potential and current (docs/potential.md).")
+    species_cell_m: float = Field(250.0, ge=10.0, le=10_000.0, description="Cell size (m) over which species records are counted (richness, sampling effort); coarser than the analysis grid so that a cell has a chance to have been visited.")
     tile_cells: int = Field(2048, ge=64, le=16384, description="Local indicators run tile by tile on tiles of this many cells square (with a halo of their reach), so memory does not grow with the area.")
     global_max_cells: int = Field(9_000_000, ge=10_000, le=400_000_000, description="Global indicators (fragmentation, connectivity, guide-species networks, species records, depressions) run on at most this many cells; a larger grid is coarsened for them by an integer factor (stated in the run's warnings).")
 

@@ -398,6 +398,7 @@ class StageInputs:
     potential: bool = False  # after the indicators: potential land cover and its gaps
     tile_cells: int = DEFAULT_TILE_CELLS
     global_max_cells: int = DEFAULT_GLOBAL_MAX_CELLS
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # module name -> keyword arguments of compute
 
 
 @dataclass
@@ -553,7 +554,7 @@ def _run_local(run, inp, files, local, wins, halo, report, progress, total, step
             produced: dict[str, np.ndarray] = {}
             for name, mod, _ in local:
                 with run.step(f"indicator {name}"):
-                    results = mod.compute(ctx)
+                    results = mod.compute(ctx, **inp.options.get(name, {}))
                 for r in results:
                     arr = np.asarray(r.array, dtype=np.float32)
                     if r.name not in sinks:
@@ -644,7 +645,7 @@ def _run_global(run, inp: StageInputs, files: RasterFiles, name: str, mod, repor
     inside = np.nan_to_num(fr, nan=0.0).sum(axis=0)
     ctx = IndicatorContext(g, inp.legend, fr, dom, inside, units=inp.units, layers=dict(inp.layers),
                            rasters=rasters, params_dir=inp.params_dir)
-    results = mod.compute(ctx)
+    results = mod.compute(ctx, **inp.options.get(name, {}))
     del fr
     if f > 1:
         run.add_warning(f"{name}: the grid has {grid.height * grid.width:,} cells, more than this global indicator "

@@ -22,7 +22,7 @@ from exactextract.raster import NumPyRasterSource
 
 from . import __version__
 from .config import LoadedArea, SourceSpec, load_area
-from .errors import InputDataError, NoOverlapError
+from .errors import ConfigError, InputDataError, NoOverlapError
 from .grid import Grid
 from .landcover.features import layer_pieces
 from .landcover.legend import NODATA, Legend, load_legend
@@ -263,6 +263,19 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
                 pieces += p
             else:
                 context[_safe_name(spec.name)] = gdf
+        elif spec.kind == "species_records":
+            from .indicators.species_records import clean_records, read_dwc, records_to_points
+
+            if acq.frame is not None:
+                raise ConfigError(f"{label}: species records are read from a file (a Darwin Core Archive or CSV).",
+                                  hint="Give 'path:' or a plain download 'url:' (service: file).")
+            frame, rec_notes = clean_records(read_dwc(acq.path))
+            notes.extend(f"{label}: {n}" for n in rec_notes)
+            pts = _bbox_gdf(records_to_points(frame, cfg.crs), bbox)
+            if pts.empty:
+                notes.append(f"{label} has no usable records inside the area; species records are 'not sampled'")
+                continue
+            context[_safe_name(spec.name)] = pts
         elif spec.kind == "landcover_raster":
             from .sources.raster_files import check_overlap, class_shares, open_raster
 
@@ -566,6 +579,7 @@ def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.Geo
                       rasters=dict(inputs_on_grid), units=summaries, layers=dict(prep.context),
                       enabled=cfg.indicators.enabled, params_dir=params_dir, stress_test=cfg.indicators.stress_test,
                       potential=cfg.indicators.potential, tile_cells=cfg.indicators.tile_cells,
+                      options={"species_records": {"cell_m": cfg.indicators.species_cell_m}},
                       global_max_cells=cfg.indicators.global_max_cells)
     rep = run_indicators(run, inp, progress)
     run.set_info("indicator_tiles", {"tiles": rep.tiles, "halo_cells": rep.halo_cells, "tile_cells": inp.tile_cells,
