@@ -96,3 +96,16 @@ def test_second_run_needs_overwrite_and_replaces_atomically(result, small_area):
     run_area(load_area(small_area), result.out_dir, overwrite=True)
     assert sha256_file(result.out_dir / "manifest.json") != before
     assert not [p for p in result.out_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_green_share_map_says_lower_bound_when_cover_is_unresolved(result):
+    import geopandas as gpd
+
+    units = gpd.read_file(result.out_dir / "biostress.gpkg", layer="units_buurt")
+    unresolved = (units["unknown_m2"].sum() + units["urban_mixed_m2"].sum()) / units["area_m2"].sum()
+    entries = {o["path"]: o for o in result.manifest["outputs"]}
+    desc_en = entries["maps/green_share_en.png"]["description"]
+    desc_nl = entries["maps/green_share_nl.png"]["description"]
+    assert unresolved >= 0.01  # the old centre has built-up land whose green part OSM does not resolve
+    assert f"{unresolved:.0%}" in desc_en and "lower bound" in desc_en
+    assert "ondergrens" in desc_nl

@@ -554,6 +554,15 @@ def _write_maps(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoData
     name = prep.area.config.name
     titles = {"en": (f"Land cover of {name}", f"Green share per unit, {name}", "Green share of the unit area"),
               "nl": (f"Landgebruik en bodembedekking {name}", f"Aandeel groen per gebied, {name}", "Aandeel groen")}
+    if finest is not None and {"area_m2", "unknown_m2", "urban_mixed_m2"} <= set(finest.columns):
+        # cover without data or built-up land not resolved further counts as not green: say the share is a floor
+        unresolved = float((finest["unknown_m2"].sum() + finest["urban_mixed_m2"].sum()) / max(finest["area_m2"].sum(), 1))
+        if unresolved >= 0.01:
+            pct = f"{unresolved:.0%}"
+            titles["en"] = (titles["en"][0], f"{titles['en'][1]} (a lower bound: the cover of {pct} of the area is "
+                            "unknown or not resolved)", titles["en"][2])
+            titles["nl"] = (titles["nl"][0], f"{titles['nl'][1]} (ondergrens: van {pct} van het gebied is de "
+                            "bedekking onbekend of niet nader bepaald)", titles["nl"][2])
     with tempfile.TemporaryDirectory(dir=run.path) as td:
         for lang, (t1, t2, lt) in titles.items():
             p = render_landcover_map(dom, pgrid, prep.legend, Path(td) / "a.png", title=t1, boundary=prep.boundary,
@@ -564,7 +573,7 @@ def _write_maps(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoData
                 p = render_share_map(finest, "green_share", Path(td) / "b.png", title=t2, legend_title=lt, lang=lang,
                                      attribution=attribution, boundary=prep.boundary)
                 run.write_file(f"maps/green_share_{lang}.png", p.read_bytes(), kind="png",
-                               description=f"Choropleth of the green share per area unit ({lang})")
+                               description=f"Choropleth of the green share per area unit ({lang}): {t2}")
 
 
 def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame],
