@@ -574,6 +574,15 @@ def _write_maps(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoData
                                      attribution=attribution, boundary=prep.boundary)
                 run.write_file(f"maps/green_share_{lang}.png", p.read_bytes(), kind="png",
                                description=f"Choropleth of the green share per area unit ({lang}): {t2}")
+        # stress test, potential and opportunity maps (those whose rasters this run wrote)
+        from .maps.results import render_run_maps
+
+        params_dir = prep.area.resolve(prep.area.config.indicators.params_dir) \
+            if prep.area.config.indicators.params_dir else None
+        for rel, p, desc in render_run_maps(run.path, grid, out_dir=Path(td), boundary=prep.boundary, units=finest,
+                                            attribution=attribution, area_name=name, params_dir=params_dir,
+                                            legend=prep.legend):
+            run.write_file(rel, p.read_bytes(), kind="png", description=desc)
 
 
 def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame],

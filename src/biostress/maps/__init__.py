@@ -25,3 +25,30 @@ __all__ = [
     "render_share_map",
     "share_class_labels",
 ]
+
+# Result maps (stress test, potential, gaps, opportunities) of a run folder.
+from .results import (  # noqa: E402
+    Category,
+    MapOutput,
+    bin_labels,
+    binned_legend,
+    category_legend,
+    gain_bins,
+    gain_labels,
+    render_binned_map,
+    render_category_map,
+    render_run_maps,
+)
+
+__all__ += [
+    "Category",
+    "MapOutput",
+    "bin_labels",
+    "binned_legend",
+    "category_legend",
+    "gain_bins",
+    "gain_labels",
+    "render_binned_map",
+    "render_category_map",
+    "render_run_maps",
+]
