@@ -19,17 +19,14 @@ Usage: python bench/bench_connectivity.py [case ...]
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import resource
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from _common import append_results, run_cases, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"
@@ -156,21 +153,11 @@ def one(case: str) -> dict:
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--one":
-        print(json.dumps(one(sys.argv[2])))
+    if run_child(one):
         return
-    cases = sys.argv[1:] or CASES
-    rows = []
-    for c in cases:
-        if c == "dordrecht-10m" and not (WORK / c / "landcover_fractions.tif").exists():
-            print(f"skip {c}: run bench/bench_ingest.py dordrecht-10m first", file=sys.stderr)
-            continue
-        print(f"running {c} ...", file=sys.stderr, flush=True)
-        r = subprocess.run([sys.executable, __file__, "--one", c], capture_output=True, text=True, check=False)
-        if r.returncode != 0:
-            print(r.stderr, file=sys.stderr)
-            raise SystemExit(f"{c} failed")
-        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    rows = run_cases(__file__, sys.argv[1:] or CASES,
+                     lambda c: "run bench/bench_ingest.py dordrecht-10m first"
+                     if c == "dordrecht-10m" and not (WORK / c / "landcover_fractions.tif").exists() else None)
     parts = []
     circ = [r for r in rows if r["kind"] == "circuit"]
     if circ:
@@ -199,16 +186,7 @@ def main() -> None:
         parts.append("\n".join(lines))
     table = "\n\n".join(parts)
     print(table)
-    machine = f"{platform.node()} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}"
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        machine += f" · {mem:.0f} GiB RAM"
-    except (ValueError, OSError):
-        pass
-    res = ROOT / "bench" / "RESULTS.md"
-    text = res.read_text() if res.exists() else "# Benchmark results\n"
-    text += f"\n## bench_connectivity.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\nMachine: {machine}\n\n{table}\n"
-    res.write_text(text)
+    append_results("bench_connectivity.py", table)
 
 
 if __name__ == "__main__":

@@ -17,19 +17,17 @@ Needs natcap.invest 3.20 (validation/benchmark only). Usage: python bench/bench_
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import platform
 import resource
 import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from _common import append_results
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work" / "hq_bench"
@@ -140,22 +138,12 @@ def main() -> None:
     print(table)
     if not same:
         raise SystemExit("outputs differ from InVEST")
-    machine = f"{platform.node()} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}"
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        machine += f" · {mem:.0f} GiB RAM"
-    except (ValueError, OSError):
-        pass
-    with contextlib.suppress(OSError):
-        machine += f" · load average {os.getloadavg()[0]:.1f} at the end"
     if not record:
         return
-    res = ROOT / "bench" / "RESULTS.md"
-    text = res.read_text() if res.exists() else "# Benchmark results\n"
-    text += (f"\n## bench_habitat_quality.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\nMachine: {machine}\n\n"
-             f"Whole commands (process start to exit, best of {REPEATS}), natcap.invest 3.20 "
-             f"`habitat_quality.execute` (n_workers -1) vs `biostress habitat-quality` on the same files.\n\n{table}\n")
-    res.write_text(text)
+    append_results("bench_habitat_quality.py", table,
+                   f"Whole commands (process start to exit, best of {REPEATS}), natcap.invest 3.20 "
+                   "`habitat_quality.execute` (n_workers -1) vs `biostress habitat-quality` on the same files.",
+                   load_average=True)
 
 
 if __name__ == "__main__":

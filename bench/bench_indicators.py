@@ -17,14 +17,13 @@ Usage: python bench/bench_indicators.py [case ...]
 from __future__ import annotations
 
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _common import append_results, run_cases, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"
@@ -92,25 +91,20 @@ def _box(bounds):
     return shapely.box(*bounds)
 
 
+def _prepare(case: str) -> str | None:
+    """Why ``case`` cannot run (None if it can); writes its land cover with bench_ingest.py when missing."""
+    if case.startswith("province") and not (SHARED / "netherlands").is_dir():
+        return f"{SHARED} not found"
+    if not (WORK / case / "landcover_fractions.tif").exists():
+        print(f"land cover for {case} missing: running bench_ingest.py {case} first ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / "bench_ingest.py"), case], check=True)
+    return None
+
+
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--one":
-        print(json.dumps(one(sys.argv[2])))
+    if run_child(one):
         return
-    cases = sys.argv[1:] or CASES
-    rows = []
-    for c in cases:
-        if c.startswith("province") and not (SHARED / "netherlands").is_dir():
-            print(f"skip {c}: {SHARED} not found", file=sys.stderr)
-            continue
-        if not (WORK / c / "landcover_fractions.tif").exists():
-            print(f"land cover for {c} missing: running bench_ingest.py {c} first ...", file=sys.stderr, flush=True)
-            subprocess.run([sys.executable, str(ROOT / "bench" / "bench_ingest.py"), c], check=True)
-        print(f"running {c} ...", file=sys.stderr, flush=True)
-        r = subprocess.run([sys.executable, __file__, "--one", c], capture_output=True, text=True, check=False)
-        if r.returncode != 0:
-            print(r.stderr, file=sys.stderr)
-            raise SystemExit(f"{c} failed")
-        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    rows = run_cases(__file__, sys.argv[1:] or CASES, _prepare)
     names = [n for n in ORDER if any(n in r["per_indicator"] for r in rows)]
     head = ("| case | grid | cells | tiles (halo) | global coarsened | " + " | ".join(names)
             + " | indicators total s | peak RSS MB |")
@@ -122,18 +116,8 @@ def main() -> None:
                      f"{r['indicators_s']:.1f} | {r['peak_rss_mb']:,.0f} |")
     table = "\n".join(lines)
     print(table)
-    machine = f"{platform.node()} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}"
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        machine += f" · {mem:.0f} GiB RAM"
-    except (ValueError, OSError):
-        pass
-    res = ROOT / "bench" / "RESULTS.md"
-    text = res.read_text() if res.exists() else "# Benchmark results\n"
-    text += (f"\n## bench_indicators.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\nMachine: {machine}\n\n"
-             "Seconds per indicator (per-tile times summed for the local ones); peak RSS of the whole process.\n\n"
-             f"{table}\n")
-    res.write_text(text)
+    append_results("bench_indicators.py", table,
+                   "Seconds per indicator (per-tile times summed for the local ones); peak RSS of the whole process.")
 
 
 if __name__ == "__main__":

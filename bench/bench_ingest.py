@@ -15,16 +15,13 @@ Usage: python bench/bench_ingest.py [case ...]
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import resource
-import subprocess
 import sys
 import tarfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _common import append_results, run_cases, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"
@@ -106,21 +103,10 @@ def one(case: str) -> dict:
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--one":
-        print(json.dumps(one(sys.argv[2])))
+    if run_child(one):
         return
-    cases = sys.argv[1:] or CASES
-    rows = []
-    for c in cases:
-        if c == "province-10m" and not TILES_TGZ.exists():
-            print(f"skip {c}: {TILES_TGZ} not found", file=sys.stderr)
-            continue
-        print(f"running {c} ...", file=sys.stderr, flush=True)
-        r = subprocess.run([sys.executable, __file__, "--one", c], capture_output=True, text=True, check=False)
-        if r.returncode != 0:
-            print(r.stderr, file=sys.stderr)
-            raise SystemExit(f"{c} failed")
-        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    rows = run_cases(__file__, sys.argv[1:] or CASES,
+                     lambda c: f"{TILES_TGZ} not found" if c == "province-10m" and not TILES_TGZ.exists() else None)
     head = "| case | grid (rows x cols) | cells | sub-cells/edge | features | read s | classify s | rasterise+write s | total s | peak RSS MB |"
     lines = [head, "|" + "---|" * 10]
     for r in rows:
@@ -128,16 +114,7 @@ def main() -> None:
                      f"{r['classify']:.1f} | {r['rasterise+write']:.1f} | {r['total']:.1f} | {r['peak_rss_mb']:,.0f} |")
     table = "\n".join(lines)
     print(table)
-    machine = f"{platform.node()} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}"
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        machine += f" · {mem:.0f} GiB RAM"
-    except (ValueError, OSError):
-        pass
-    res = ROOT / "bench" / "RESULTS.md"
-    text = res.read_text() if res.exists() else "# Benchmark results\n"
-    text += f"\n## bench_ingest.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\nMachine: {machine}\n\n{table}\n"
-    res.write_text(text)
+    append_results("bench_ingest.py", table)
 
 
 if __name__ == "__main__":

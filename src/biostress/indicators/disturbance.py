@@ -53,66 +53,30 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import signal
 
-from ..errors import ConfigError, InputDataError
+from ..errors import ConfigError
 from ..grid import Grid
 from ..landcover.legend import Legend
 from .base import IndicatorContext, IndicatorResult, params_path
 
-EV_MARKS = ("V", "S", "R", "P")
+# ``name as name``: re-exported helpers (they live in ``common`` / ``tables``; other modules import
+# them from this module)
+from .common import OUTSIDE as OUTSIDE
+from .common import check_fractions_shape, distance_grid, fft_convolve, is_dask, like, mask_outside, where
+from .common import disc_kernel as disc_kernel
+from .common import focal_mean as focal_mean
+from .tables import EV_MARKS as EV_MARKS
+from .tables import class_rows, parse_float, read_scalars, read_table
+
 PARAMS_FILE = "disturbance_params.csv"
 NOISE_FILE = "disturbance_noise_sources.csv"
 LIGHT_FILE = "disturbance_light_sources.csv"
 ROAD_CLASS_COLUMNS = ("class", "highway", "road_class")
-OUTSIDE = 255
 
 
 # --------------------------------------------------------------------------------------------
-# parameter tables
+# parameters
 # --------------------------------------------------------------------------------------------
-
-
-def read_table(path: Path, required: list[str]) -> pd.DataFrame:
-    """Read a parameter CSV (all columns as text) and check the columns and the ``ev``/``source``
-    provenance of every row. Raises :class:`ConfigError` naming the file and line."""
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, comment=None)
-    except Exception as e:  # noqa: BLE001 - any parse failure is a config error
-        raise ConfigError(f"Cannot read the parameter table {path}: {e}") from e
-    df.columns = [c.strip() for c in df.columns]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ConfigError(f"The parameter table {path} lacks the column(s) {missing}.",
-                          hint=f"The table needs the columns {required}.")
-    for i, r in df.iterrows():
-        line = int(i) + 2
-        if "ev" in required and r["ev"].strip() not in EV_MARKS:
-            raise ConfigError(f"{path} line {line}: ev must be one of {'/'.join(EV_MARKS)}, got {r['ev']!r}.",
-                              hint="V verified, S secondary, R typical unverified value, P proposed default.")
-        if "source" in required and not r["source"].strip():
-            raise ConfigError(f"{path} line {line}: the source is empty.",
-                              hint="Every parameter needs a source (or 'proposed' with ev P).")
-    return df
-
-
-def parse_float(path: Path, line: int, column: str, text: str, *, allow_empty: bool = False,
-                lo: float | None = None, hi: float | None = None) -> float | None:
-    """Parse one number of a parameter table, with a bounds check and a clear error."""
-    t = text.strip()
-    if not t:
-        if allow_empty:
-            return None
-        raise ConfigError(f"{path} line {line}: {column} is empty.")
-    try:
-        v = float(t)
-    except ValueError:
-        raise ConfigError(f"{path} line {line}: {column} {text!r} is not a number.") from None
-    if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
-        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        raise ConfigError(f"{path} line {line}: {column} = {v} is outside {rng}.")
-    return v
-
 
 @dataclass(frozen=True)
 class NoiseSource:
@@ -160,22 +124,8 @@ _SCALARS = {  # name -> (lo, hi)
 def load_params(params_dir: Path | str | None = None, legend: Legend | None = None) -> DisturbanceParams:
     """Read and validate the three disturbance tables (an area's own copies in ``params_dir``
     override the built-in ones). With ``legend``, land-cover keys are checked against it."""
-    p = params_path(PARAMS_FILE, params_dir)
-    df = read_table(p, ["parameter", "value", "units", "ev", "source", "note"])
-    scalars: dict[str, float] = {}
-    prov = []
-    for i, r in df.iterrows():
-        name = r["parameter"].strip()
-        if name not in _SCALARS:
-            raise ConfigError(f"{p} line {int(i) + 2}: unknown parameter {name!r}.",
-                              hint=f"Known parameters: {', '.join(_SCALARS)}")
-        lo, hi = _SCALARS[name]
-        scalars[name] = parse_float(p, int(i) + 2, "value", r["value"], lo=lo, hi=hi)  # type: ignore[assignment]
-        prov.append({"table": p.name, "item": name, "value": r["value"], "units": r["units"], "ev": r["ev"],
-                     "source": r["source"], "note": r["note"]})
-    absent = [k for k in _SCALARS if k not in scalars]
-    if absent:
-        raise ConfigError(f"The parameter table {p} lacks the parameter(s) {absent}.")
+    prov: list[dict] = []
+    scalars = read_scalars(params_path(PARAMS_FILE, params_dir), _SCALARS, prov, extra_columns=["note"])
 
     pn = params_path(NOISE_FILE, params_dir)
     dn = read_table(pn, ["kind", "key", "aliases", "level_db", "ref_distance_m", "width_m", "ev", "source", "note"])
@@ -202,13 +152,7 @@ def load_params(params_dir: Path | str | None = None, legend: Legend | None = No
     pl = params_path(LIGHT_FILE, params_dir)
     dl = read_table(pl, ["key", "lit_weight", "ev", "source", "note"])
     weights: dict[str, float] = {}
-    for i, r in dl.iterrows():
-        line = int(i) + 2
-        key = r["key"].strip()
-        if key in weights:
-            raise ConfigError(f"{pl} line {line}: class {key!r} is listed twice.")
-        if legend is not None:
-            legend.by_key(key)
+    for line, key, r in class_rows(pl, dl, legend):
         weights[key] = parse_float(pl, line, "lit_weight", r["lit_weight"], lo=0.0, hi=1.0)  # type: ignore[assignment]
         prov.append({"table": pl.name, "item": key, "value": r["lit_weight"], "units": "lit share weight 0-1",
                      "ev": r["ev"], "source": r["source"], "note": r["note"]})
@@ -217,85 +161,6 @@ def load_params(params_dir: Path | str | None = None, legend: Legend | None = No
                              scalars["noise_min_distance_m"], scalars["noise_floor_db"],
                              scalars["light_max_distance_m"], scalars["light_decay_constant"],
                              pd.DataFrame(prov))
-
-
-# --------------------------------------------------------------------------------------------
-# array helpers (numpy and dask)
-# --------------------------------------------------------------------------------------------
-
-def is_dask(a: Any) -> bool:
-    return isinstance(a, da.Array)
-
-
-def where(cond: Any, a: Any, b: Any) -> Any:
-    """``np.where`` that keeps dask arrays lazy."""
-    if is_dask(cond) or is_dask(a) or is_dask(b):
-        return da.where(cond, a, b)
-    return np.where(cond, a, b)
-
-
-def mask_outside(arr: Any, dominant: Any) -> Any:
-    """float32 copy of ``arr`` with NaN where ``dominant == 255`` (outside the area)."""
-    return where(dominant == OUTSIDE, np.float32(np.nan), arr).astype(np.float32)
-
-
-def like(template: Any, arr: np.ndarray) -> Any:
-    """Wrap a numpy array as dask with the chunks of ``template`` when ``template`` is dask."""
-    if is_dask(template):
-        return da.from_array(arr, chunks=template.chunks[-2:])
-    return arr
-
-
-def fft_convolve(arr: Any, kernel: np.ndarray) -> Any:
-    """2-D convolution of ``arr`` with an odd-sized ``kernel`` (output aligned with ``arr``,
-    zeros beyond the edges), by FFT (``scipy.signal.oaconvolve``).
-
-    For a ``dask.array`` input every chunk is convolved with a halo of ``kernel.shape // 2`` cells
-    (``dask.array.map_overlap``, boundary 0), which gives the same result as the in-memory
-    convolution up to floating-point rounding. NaN must be replaced before calling.
-    """
-    k = np.asarray(kernel, dtype=np.float64)
-    if k.ndim != 2 or k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0:
-        raise ValueError(f"The kernel must be 2-D with odd sides, got shape {k.shape}.")
-    ry, rx = k.shape[0] // 2, k.shape[1] // 2
-
-    def _conv(block: np.ndarray) -> np.ndarray:
-        b = np.asarray(block, dtype=np.float64)
-        if not b.size:
-            return b
-        return signal.oaconvolve(b, k, mode="same")
-
-    if is_dask(arr):
-        # a halo of n - 1 cells already reaches every cell of an axis of length n
-        h, w = arr.shape[-2:]
-        depth = {0: min(ry, max(h - 1, 0)), 1: min(rx, max(w - 1, 0))}
-        return arr.astype(np.float64).map_overlap(_conv, depth=depth, boundary=0, dtype=np.float64, trim=True)
-    return _conv(arr)
-
-
-def distance_grid(cell: float, radius_m: float) -> np.ndarray:
-    """Distances (m) from the centre cell to every cell of the ``(2n+1)^2`` window that holds the
-    disc of ``radius_m``, ``n = floor(radius_m / cell)``."""
-    n = int(math.floor(radius_m / cell + 1e-9))
-    off = np.arange(-n, n + 1, dtype=np.float64) * cell
-    return np.hypot(off[:, None], off[None, :])
-
-
-def disc_kernel(cell: float, radius_m: float) -> np.ndarray:
-    """1 for cells whose centre lies within ``radius_m`` of the centre cell, else 0."""
-    return (distance_grid(cell, radius_m) <= radius_m + 1e-9).astype(np.float64)
-
-
-def focal_mean(arr: Any, cell: float, radius_m: float) -> Any:
-    """Mean of the finite values of ``arr`` over the disc of ``radius_m`` around each cell (cells
-    beyond the grid edge and NaN cells are left out of the mean). NaN where the disc holds no
-    finite value. Works on numpy and dask (halo = radius)."""
-    k = disc_kernel(cell, radius_m)
-    valid = np.isfinite(arr) if not is_dask(arr) else da.isfinite(arr)
-    num = fft_convolve(where(valid, arr, 0.0), k)
-    den = fft_convolve(valid.astype(np.float64), k)
-    den = where(den > 0.5, den, np.nan)  # at least one valid cell (FFT rounding guarded)
-    return num / den
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,9 +349,7 @@ def light_proxy_from_context(ctx: IndicatorContext, params: DisturbanceParams | 
 def compute(ctx: IndicatorContext) -> list[IndicatorResult]:
     """Noise and light proxies. See the module docstring for formulas, units and sources."""
     params = load_params(ctx.params_dir, ctx.legend)
-    if tuple(ctx.fractions.shape[-2:]) != ctx.grid.shape:
-        raise InputDataError(f"The land-cover fractions have shape {ctx.fractions.shape[-2:]}, "
-                             f"the grid {ctx.grid.shape}.")
+    check_fractions_shape(ctx)
     noise, notes = noise_proxy_from_context(ctx, params)
     common = ("Sources outside the area (no land cover there) are not counted, so values near the area "
               "boundary are too low.")

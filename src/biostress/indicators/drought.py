@@ -49,19 +49,18 @@ import pandas as pd
 
 from ..errors import ConfigError, InputDataError
 from ..landcover.legend import Legend
-from .base import IndicatorContext, IndicatorResult
-from .heat import (
-    class_weighted,
+from .base import IndicatorContext, IndicatorResult, params_path
+from .common import (
+    check_fractions_shape,
+    context_raster,
     disc_mean,
     finite_or_zero,
     mask_outside,
-    params_path,
-    parse_float,
-    read_scalars,
-    read_table,
     where,
     xp_of,
 )
+from .heat import class_weighted
+from .tables import class_rows, parse_float, read_scalars, read_table
 
 __all__ = [
     "CLASSES_FILE",
@@ -121,13 +120,7 @@ def load_params(params_dir: Path | str | None = None, legend: Legend | None = No
     sp = params_path(SENSITIVITY_FILE, params_dir)
     df = read_table(sp, ["key", "sensitivity", "ev", "source"])
     sens: dict[str, dict[str, float]] = {}
-    for i, r in df.iterrows():
-        line = int(i) + 2
-        key = r["key"].strip()
-        if key in sens:
-            raise ConfigError(f"{sp} line {line}: class {key!r} is listed twice.")
-        if legend is not None:
-            legend.by_key(key)
+    for line, key, r in class_rows(sp, df, legend):
         sens[key] = {"sensitivity": float(parse_float(sp, line, "sensitivity", r["sensitivity"], lo=0.0, hi=1.0))}  # type: ignore[arg-type]
         prov.append({"table": sp.name, "item": key, "value": r["sensitivity"], "units": "0-1", "ev": r["ev"].strip(),
                      "source": r["source"], "note": r.get("note", "")})
@@ -232,20 +225,10 @@ def drought_vulnerability(sensitivity: Any, exposure: Any) -> Any:
 # entry point
 # --------------------------------------------------------------------------------------------
 
-def _raster(ctx: IndicatorContext, name: str) -> Any:
-    r = (ctx.rasters or {}).get(name)
-    if r is not None and tuple(r.shape) != ctx.grid.shape:
-        raise InputDataError(f"The '{name}' raster has shape {tuple(r.shape)}, the analysis grid {ctx.grid.shape}.",
-                             hint="Resample it onto the analysis grid.")
-    return r
-
-
 def compute(ctx: IndicatorContext) -> list[IndicatorResult]:
     """Drought vulnerability from groundwater / soil-moisture rasters, else the documented proxy."""
     params = load_params(ctx.params_dir, ctx.legend)
-    if tuple(ctx.fractions.shape[-2:]) != ctx.grid.shape:
-        raise InputDataError(f"The land-cover fractions have shape {tuple(ctx.fractions.shape[-2:])}, "
-                             f"the grid {ctx.grid.shape}.")
+    check_fractions_shape(ctx)
     sens, _known, missing = vegetation_sensitivity(ctx.fractions, ctx.legend, params)
     notes: list[str] = []
     if missing:
@@ -253,8 +236,8 @@ def compute(ctx: IndicatorContext) -> list[IndicatorResult]:
                      f"{', '.join(missing)}")
     notes.append("Vegetation drought sensitivity per land-cover class is a proposal (ev P) for the ecologist to "
                  "review (drought_parameters table).")
-    glg, gxg, ghg = _raster(ctx, "glg"), _raster(ctx, "gxg"), _raster(ctx, "ghg")
-    sm = _raster(ctx, "soil_moisture")
+    glg, gxg, ghg = context_raster(ctx, "glg"), context_raster(ctx, "gxg"), context_raster(ctx, "ghg")
+    sm = context_raster(ctx, "soil_moisture")
     depth = glg if glg is not None else gxg
     exposures = []
     results: list[IndicatorResult] = []

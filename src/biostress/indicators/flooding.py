@@ -41,21 +41,20 @@ import pandas as pd
 
 from ..errors import ConfigError, InputDataError
 from ..landcover.legend import Legend
-from .base import IndicatorContext, IndicatorResult
-from .heat import (
-    class_weighted,
+from .base import IndicatorContext, IndicatorResult, params_path
+from .common import (
+    check_fractions_shape,
+    context_raster,
     finite_or_zero,
     is_dask,
     like,
     mask_outside,
-    params_path,
-    parse_float,
-    read_scalars,
-    read_table,
     scalar,
     where,
     xp_of,
 )
+from .heat import class_weighted
+from .tables import class_rows, parse_float, read_scalars, read_table
 
 __all__ = [
     "CN_FILE",
@@ -108,13 +107,7 @@ def load_params(params_dir: Path | str | None = None, legend: Legend | None = No
     cols = [f"cn_{g.lower()}" for g in SOIL_GROUPS]
     df = read_table(cp, ["key", *cols, "ev", "source"])
     table: dict[str, dict[str, float]] = {}
-    for i, r in df.iterrows():
-        line = int(i) + 2
-        key = r["key"].strip()
-        if key in table:
-            raise ConfigError(f"{cp} line {line}: class {key!r} is listed twice.")
-        if legend is not None:
-            legend.by_key(key)
+    for line, key, r in class_rows(cp, df, legend):
         row = {}
         for c in cols:
             v = parse_float(cp, line, c, r[c], lo=1.0, hi=100.0)
@@ -264,25 +257,12 @@ def depression_depth(dem: Any) -> Any:
 # entry point
 # --------------------------------------------------------------------------------------------
 
-def _raster(ctx: IndicatorContext, *names: str) -> Any:
-    for n in names:
-        r = (ctx.rasters or {}).get(n)
-        if r is not None:
-            if tuple(r.shape) != ctx.grid.shape:
-                raise InputDataError(f"The '{n}' raster has shape {tuple(r.shape)}, the analysis grid "
-                                     f"{ctx.grid.shape}.", hint="Resample it onto the analysis grid.")
-            return r
-    return None
-
-
 def compute(ctx: IndicatorContext) -> list[IndicatorResult]:
     """Runoff depth and volume of the design storm; depression depth and volume where a DEM exists."""
     params = load_params(ctx.params_dir, ctx.legend)
-    if tuple(ctx.fractions.shape[-2:]) != ctx.grid.shape:
-        raise InputDataError(f"The land-cover fractions have shape {tuple(ctx.fractions.shape[-2:])}, "
-                             f"the grid {ctx.grid.shape}.")
+    check_fractions_shape(ctx)
     cell = ctx.grid.cell
-    soil = _raster(ctx, "soil_group", "hsg")
+    soil = context_raster(ctx, "soil_group", "hsg")
     cn, known, notes = composite_curve_number(ctx.fractions, ctx.legend, params, soil)
     p = params.design_storm_mm
     q = scs_runoff_mm(p, cn, params.ia_ratio)
@@ -294,7 +274,7 @@ def compute(ctx: IndicatorContext) -> list[IndicatorResult]:
                  f"Ia = {params.ia_ratio:g} S; sewers, surface water and run-on from neighbouring cells are not "
                  "modelled. Cover without land-cover data is left out of the volumes (lower bound).")
     tables = {"flooding_parameters": params.provenance}
-    dem = _raster(ctx, "dem")
+    dem = context_raster(ctx, "dem")
     results = [
         IndicatorResult(
             name="runoff_depth", array=mask_outside(q, ctx.dominant), units="mm",

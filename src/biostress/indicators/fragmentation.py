@@ -99,6 +99,7 @@ from ..errors import ConfigError, InputDataError
 from ..grid import Grid
 from ..landcover.legend import Legend
 from .base import IndicatorContext, IndicatorResult
+from .common import is_dask, xp_of
 
 __all__ = [
     "CbiResult",
@@ -129,20 +130,8 @@ _STRUCT = {8: np.ones((3, 3), dtype=bool), 4: ndimage.generate_binary_structure(
 # array helpers (numpy or dask)
 
 
-def _is_dask(a: Any) -> bool:
-    return type(a).__module__.split(".")[0] == "dask"
-
-
-def _xp(a: Any):
-    if _is_dask(a):
-        import dask.array as da
-
-        return da
-    return np
-
-
 def _compute(*arrays: Any) -> tuple:
-    if any(_is_dask(a) for a in arrays):
+    if any(is_dask(a) for a in arrays):
         import dask
 
         return tuple(np.asarray(a) for a in dask.compute(*arrays))
@@ -151,11 +140,11 @@ def _compute(*arrays: Any) -> tuple:
 
 def _bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
     """Lazy for dask (``compute`` it with :func:`_compute`), eager for numpy."""
-    if _is_dask(x) or _is_dask(weights):
+    if is_dask(x) or is_dask(weights):
         import dask.array as da
 
-        x = x if _is_dask(x) else da.from_array(x)
-        w = None if weights is None else (weights if _is_dask(weights) else da.from_array(weights))
+        x = x if is_dask(x) else da.from_array(x)
+        w = None if weights is None else (weights if is_dask(weights) else da.from_array(weights))
         x = x.ravel()
         if w is not None:
             w = w.ravel().rechunk(x.chunks)
@@ -166,7 +155,7 @@ def _bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
 
 def _take(lut: np.ndarray, labels: Any) -> Any:
     """``lut[labels]`` blockwise."""
-    if _is_dask(labels):
+    if is_dask(labels):
         return labels.map_blocks(lambda b: lut[b], dtype=lut.dtype, meta=np.empty((0, 0), lut.dtype))
     return lut[labels]
 
@@ -284,7 +273,7 @@ def load_params(legend: Legend, params_dir: Path | None = None) -> Fragmentation
 
 
 def _share(fractions: Any, legend: Legend, keys: Sequence[str], inside: Any) -> Any:
-    xp = _xp(fractions)
+    xp = xp_of(fractions)
     idx = [legend.keys.index(k) for k in keys]
     if not idx:
         return xp.zeros_like(inside, dtype=np.float64)
@@ -318,7 +307,7 @@ def barrier_mask(barrier_share: Any, cell: float, min_width_m: float, min_fracti
     wide (mean cover in the ``k x k`` window >= ``W/(k c)``, ``k = 2*ceil(W/(2c)) + 1``, the mean taken
     over the window cells that lie on the raster; see the module docstring). ``barrier_share`` is the
     barrier-class share per cell (0 outside the area)."""
-    if _is_dask(barrier_share):
+    if is_dask(barrier_share):
         k = 2 * math.ceil(min_width_m / (2 * cell)) + 1 if min_width_m > 0 else 1
         return barrier_share.map_overlap(_barrier_np, depth=k // 2, boundary="none", dtype=bool, cell=cell,
                                          min_width_m=min_width_m, min_fraction=min_fraction)
@@ -426,7 +415,7 @@ def label_zones(zones: Any, connectivity: int = 8) -> tuple[Any, int]:
         raise ConfigError(f"connectivity must be 4 or 8, got {connectivity}.")
     if zones.ndim != 2:
         raise InputDataError(f"A 2-D raster is needed, got shape {zones.shape}.")
-    if _is_dask(zones):
+    if is_dask(zones):
         return _label_dask(zones, connectivity)
     return _label_np(np.asarray(zones), connectivity)
 
@@ -445,7 +434,7 @@ def patch_area_raster(habitat: Any, cell: float, valid: Any = None, connectivity
     area[0] = 0.0
     out = _take(area, labels)
     if valid is not None:
-        out = _xp(out).where(valid, out, np.nan)
+        out = xp_of(out).where(valid, out, np.nan)
     return out.astype(np.float32)
 
 
@@ -487,7 +476,7 @@ def patch_metrics_per_unit(habitat: Any, unit_ids: Any, cell: float, n_units: in
     """
     if tuple(habitat.shape) != tuple(unit_ids.shape):
         raise InputDataError(f"Habitat raster {tuple(habitat.shape)} and unit raster {tuple(unit_ids.shape)} differ.")
-    xp = _xp(unit_ids) if _is_dask(unit_ids) else _xp(habitat)
+    xp = xp_of(unit_ids) if is_dask(unit_ids) else xp_of(habitat)
     hab = habitat.astype(bool)
     uid = unit_ids.astype(np.int64)
     if n_units is None:
@@ -639,12 +628,12 @@ def geodesic_nearest(source_labels: Any, passable: Any, cell: float, max_dist: f
     passable cells, exact for every cell closer than ``max_dist`` (farther cells may be inf or an
     over-estimate). numpy, or dask with a halo of ``ceil(max_dist / cell) + 1`` cells."""
     iters = int(math.ceil(max_dist / cell)) + 1
-    if _is_dask(source_labels) or _is_dask(passable):
+    if is_dask(source_labels) or is_dask(passable):
         import dask.array as da
 
-        src = source_labels if _is_dask(source_labels) else da.from_array(source_labels)
+        src = source_labels if is_dask(source_labels) else da.from_array(source_labels)
         src = src.rechunk(tuple(_merge_thin(c, iters) for c in src.chunks))
-        pas = (passable if _is_dask(passable) else da.from_array(passable)).rechunk(src.chunks)
+        pas = (passable if is_dask(passable) else da.from_array(passable)).rechunk(src.chunks)
 
         def _d(s: np.ndarray, p: np.ndarray) -> np.ndarray:
             return _relax(s, p, cell, iters)[0]
@@ -711,16 +700,16 @@ def _connection_pairs(labels: Any, bar: Any, cell: float, gap_m: float) -> np.nd
     """All connected patch pairs (numpy in memory; dask: one task per chunk, relaxation and pair
     search on the chunk with a halo of ``ceil(gap/cell) + 2`` cells)."""
     iters = int(math.ceil(gap_m / cell)) + 1
-    if not (_is_dask(labels) or _is_dask(bar)):
+    if not (is_dask(labels) or is_dask(bar)):
         dist, near = _relax(np.asarray(labels), ~np.asarray(bar, dtype=bool), cell, iters)
         return _pairs_np(near, dist, np.asarray(bar, dtype=bool), cell, gap_m)
     import dask
     import dask.array as da
 
     depth = iters + 1
-    lab = labels if _is_dask(labels) else da.from_array(labels)
+    lab = labels if is_dask(labels) else da.from_array(labels)
     lab = lab.rechunk(tuple(_merge_thin(c, depth) for c in lab.chunks))
-    b = (bar if _is_dask(bar) else da.from_array(bar)).astype(bool).rechunk(lab.chunks)
+    b = (bar if is_dask(bar) else da.from_array(bar)).astype(bool).rechunk(lab.chunks)
     halo = {ax: (depth if len(c) > 1 else 0) for ax, c in enumerate(lab.chunks)}  # chunks are >= depth thick
     lab_o = da.overlap.overlap(lab, depth=halo, boundary="none")
     bar_o = da.overlap.overlap(b, depth=halo, boundary="none")
@@ -797,7 +786,7 @@ def cbi_connectivity(natural: Any, barrier: Any, cell: float, gap_m: float = 100
     area_lut = np.concatenate([[np.nan], garea[1:] / 1e4])[gid]
     group_area = _take(area_lut.astype(np.float32), labels)
     if valid is not None:
-        group_area = _xp(group_area).where(valid, group_area, np.nan)
+        group_area = xp_of(group_area).where(valid, group_area, np.nan)
     groups = pd.DataFrame({"area_ha": garea[1:] / 1e4, "n_patches": gnp[1:].astype(int)},
                           index=pd.RangeIndex(1, ng + 1, name="group"))
     return CbiResult(meff, a_nat / 1e4, int(keep[1:].sum()), ng, cbi_score(meff, thresholds), group_area, groups)
@@ -813,14 +802,14 @@ def compute(ctx: IndicatorContext) -> list[IndicatorResult]:
     p = load_params(ctx.legend, ctx.params_dir)
     cell = float(ctx.grid.cell)
     fr, inside, legend = ctx.fractions, ctx.inside, ctx.legend
-    xp = _xp(fr)
+    xp = xp_of(fr)
     valid = inside > 0
     notes = list(p.notes)
     hab = habitat_mask(fr, legend, p.habitat, inside, p.habitat_min_fraction)
     patch_area = patch_area_raster(hab, cell, valid)
     whole = landscape_metrics(hab, valid, cell)
     layers: dict[str, gpd.GeoDataFrame] = {}
-    chunks = fr.chunks[1:] if _is_dask(fr) else None
+    chunks = fr.chunks[1:] if is_dask(fr) else None
     for level, ug in (ctx.units or {}).items():
         if ug is None or len(ug) == 0:
             continue

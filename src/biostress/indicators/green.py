@@ -40,6 +40,7 @@ import numpy as np
 from ..errors import ConfigError, InputDataError
 from ..landcover.legend import Legend
 from .base import IndicatorContext, IndicatorResult
+from .common import scalar, xp_of
 
 CANOPY_CLASSES: tuple[str, ...] = ("trees_woodland",)
 FLAGS = ("green", "impervious", "water")
@@ -55,18 +56,6 @@ __all__ = [
     "impervious_share",
     "ndvi",
 ]
-
-
-def _is_dask(a: Any) -> bool:
-    return type(a).__module__.split(".")[0] == "dask"
-
-
-def _xp(a: Any):
-    if _is_dask(a):
-        import dask.array as da
-
-        return da
-    return np
 
 
 def flag_indices(legend: Legend, flag: str) -> list[int]:
@@ -89,7 +78,7 @@ def cover_share(fractions: Any, indices: Sequence[int], inside: Any) -> Any:
     ``sum_i fractions[i] / inside`` where ``inside > 0``, NaN elsewhere; clipped to 0-1 (rounding in
     the fractions may exceed 1 by a few 1e-7). Returns float32, numpy or dask like the input.
     """
-    xp = _xp(fractions)
+    xp = xp_of(fractions)
     if fractions.ndim != 3:
         raise InputDataError(f"Cover fractions must be (classes, rows, cols), got shape {fractions.shape}.")
     if tuple(inside.shape) != tuple(fractions.shape[1:]):
@@ -129,7 +118,7 @@ def ndvi(red: Any, nir: Any) -> Any:
     if tuple(red.shape) != tuple(nir.shape):
         raise InputDataError(f"The red band {tuple(red.shape)} and the NIR band {tuple(nir.shape)} differ in shape.",
                              hint="Resample both bands onto the analysis grid.")
-    xp = _xp(red) if _is_dask(red) else _xp(nir)
+    xp = xp_of(red, nir)
     r = red.astype(np.float64)
     n = nir.astype(np.float64)
     s = n + r
@@ -139,12 +128,8 @@ def ndvi(red: Any, nir: Any) -> Any:
 
 
 def _nan_outside(arr: Any, inside: Any) -> Any:
-    xp = _xp(arr)
+    xp = xp_of(arr)
     return xp.where(inside > 0, arr, np.nan).astype(np.float32)
-
-
-def _scalar(x: Any) -> float:
-    return float(x.compute()) if _is_dask(x) else float(x)
 
 
 def compute(ctx: IndicatorContext) -> list[IndicatorResult]:
@@ -153,11 +138,11 @@ def compute(ctx: IndicatorContext) -> list[IndicatorResult]:
     fr, legend, inside = ctx.fractions, ctx.legend, ctx.inside
     notes: list[str] = []
     keys = legend.keys
-    xp = _xp(fr)
-    inside_sum = _scalar(xp.nansum(inside.astype(np.float64)))
+    xp = xp_of(fr)
+    inside_sum = scalar(xp.nansum(inside.astype(np.float64)))
     for key, what in (("unknown", "no source covers it"), ("urban_mixed", "built-up land whose green part is not known")):
         if key in keys and inside_sum > 0:
-            s = _scalar(xp.nansum(fr[keys.index(key)].astype(np.float64))) / inside_sum
+            s = scalar(xp.nansum(fr[keys.index(key)].astype(np.float64))) / inside_sum
             if s > 0.0005:
                 notes.append(f"{s:.1%} of the area is '{key}' ({what}); it counts as neither green nor impervious, "
                              "so the green and impervious shares are lower bounds there")

@@ -72,7 +72,7 @@ from ..grid import Grid
 from ..landcover.legend import Legend
 from . import disturbance
 from .base import IndicatorContext, IndicatorResult, params_path
-from .disturbance import OUTSIDE, focal_mean, is_dask, like, mask_outside, where
+from .common import OUTSIDE, focal_mean, is_dask, like, mask_outside, where
 
 SPECIES_FILE = "guide_species.yaml"
 EIGHT = np.ones((3, 3), dtype=bool)

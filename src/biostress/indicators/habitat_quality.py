@@ -89,6 +89,8 @@ from scipy import ndimage
 from ..errors import BiostressError, ConfigError, InputDataError
 from ..grid import Grid
 from .base import params_path
+from .tables import EV_MARKS as EV_MARKS  # re-exported (defined in tables)
+from .tables import read_table
 
 if TYPE_CHECKING:  # imported lazily: the command-line path does not need geopandas
     from ..landcover.legend import Legend
@@ -122,7 +124,6 @@ DECAY_CONSTANT = 2.99
 INVEST_NODATA = float(np.finfo(np.float32).max)
 INVEST_RARITY_NODATA = float(np.finfo(np.float32).min)
 DECAYS = ("linear", "exponential")
-EV_MARKS = ("V", "S", "R", "P")
 THREATS_FILE = "habitat_quality_threats.csv"
 SENSITIVITY_FILE = "habitat_quality_sensitivity.csv"
 PARAMS_FILE = "habitat_quality_params.csv"
@@ -907,27 +908,6 @@ def run_invest_files(lulc_path: Path | str, threats_table_path: Path | str, sens
 # --------------------------------------------------------------------------------------------
 
 
-def _read_params_csv(path: Path, required: list[str]) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as e:  # noqa: BLE001 - any parse failure is a config error
-        raise ConfigError(f"Cannot read the parameter table {path}: {e}") from e
-    df.columns = [c.strip() for c in df.columns]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ConfigError(f"The parameter table {path} lacks the column(s) {missing}.",
-                          hint=f"The table needs the columns {required}.")
-    for i, r in df.iterrows():
-        line = int(i) + 2
-        if r["ev"].strip() not in EV_MARKS:
-            raise ConfigError(f"{path} line {line}: ev must be one of {'/'.join(EV_MARKS)}, got {r['ev']!r}.",
-                              hint="V verified, S secondary, R typical unverified value, P proposed default.")
-        if not r["source"].strip():
-            raise ConfigError(f"{path} line {line}: the source is empty.",
-                              hint="Every parameter needs a source (or 'proposed' with ev P).")
-    return df
-
-
 def _cfg_number(path: Path, line: int, column: str, text: str, lo: float, hi: float) -> float:
     try:
         v = float(text.strip())
@@ -956,7 +936,7 @@ def load_params(params_dir: Path | str | None = None, legend: Legend | None = No
     of the legend must have a sensitivity row and every source class must exist."""
     prov: list[dict[str, str]] = []
     pt = params_path(THREATS_FILE, params_dir)
-    dt_ = _read_params_csv(pt, ["threat", "max_dist", "weight", "decay", "source_classes", "min_fraction",
+    dt_ = read_table(pt, ["threat", "max_dist", "weight", "decay", "source_classes", "min_fraction",
                                 "ev", "source", "note"])
     threats: dict[str, Threat] = {}
     for i, r in dt_.iterrows():
@@ -989,7 +969,7 @@ def load_params(params_dir: Path | str | None = None, legend: Legend | None = No
     normalised_weights(threats)
 
     ps = params_path(SENSITIVITY_FILE, params_dir)
-    ds = _read_params_csv(ps, ["class", "habitat", *threats, "ev", "source", "note"])
+    ds = read_table(ps, ["class", "habitat", *threats, "ev", "source", "note"])
     habitat: dict[str, float] = {}
     sens: dict[str, dict[str, float]] = {t: {} for t in threats}
     for i, r in ds.iterrows():
@@ -1012,7 +992,7 @@ def load_params(params_dir: Path | str | None = None, legend: Legend | None = No
                               hint="Add a row (class, habitat, one sensitivity per threat, ev, source, note) for each.")
 
     pp = params_path(PARAMS_FILE, params_dir)
-    dp = _read_params_csv(pp, ["parameter", "value", "units", "ev", "source", "note"])
+    dp = read_table(pp, ["parameter", "value", "units", "ev", "source", "note"])
     k = None
     for i, r in dp.iterrows():
         line = int(i) + 2

@@ -55,27 +55,44 @@ Fractional land cover (biostress adaptation, exact for single-class cells)
 
 Parameters: ``data/params/heat_biophysical.csv`` (kc, albedo, shade, green_area per legend class,
 with ``ev`` and ``source``; seeded from the Lausanne UCM biophysical table, knowledge-base 5d,
-LSN) and ``data/params/heat_params.csv`` (d_cool, weights, 2 ha threshold). The module also holds
-small helpers shared with ``flooding`` and ``drought`` (parameter tables, numpy/dask
-convolution with a halo).
+LSN) and ``data/params/heat_params.csv`` (d_cool, weights, 2 ha threshold). The cover-weighted
+class parameters (:func:`class_weighted`) are shared with ``flooding`` and ``drought``; the table and
+array helpers live in :mod:`biostress.indicators.tables` and :mod:`biostress.indicators.common`.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import pandas as pd
-from scipy import signal
 
 from ..errors import ConfigError, InputDataError
 from ..landcover.legend import Legend
 from .base import IndicatorContext, IndicatorResult, params_path
+
+# ``name as name``: re-exported helpers (they live in ``common`` / ``tables``; other packages import
+# them from this module)
+from .common import OUTSIDE as OUTSIDE
+from .common import (
+    check_fractions_shape,
+    context_raster,
+    distance_grid,
+    fft_convolve,
+    finite_or_zero,
+    mask_outside,
+    scalar,
+    where,
+    xp_of,
+)
+from .common import disc_mean as disc_mean
+from .common import is_dask as is_dask
+from .common import like as like
+from .tables import EV_MARKS as EV_MARKS
+from .tables import class_rows, parse_float, read_scalars, read_table
 
 __all__ = [
     "BIOPHYSICAL_FILE",
@@ -96,159 +113,13 @@ __all__ = [
     "compute",
 ]
 
-EV_MARKS = ("V", "S", "R", "P")
 BIOPHYSICAL_FILE = "heat_biophysical.csv"
 PARAMS_FILE = "heat_params.csv"
-OUTSIDE = 255
 
 
 # --------------------------------------------------------------------------------------------
-# shared helpers: parameter tables and numpy/dask arrays (also used by flooding and drought)
+# cover-weighted class parameters (shared with flooding and drought)
 # --------------------------------------------------------------------------------------------
-
-
-def read_table(path: Path, required: list[str]) -> pd.DataFrame:
-    """Read a parameter CSV (text columns; lines starting with ``#`` are comments) and check the
-    required columns and that every row has an ``ev`` mark (V/S/R/P) and a ``source``."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except OSError as e:
-        raise ConfigError(f"Cannot read the parameter table {path}: {e}") from e
-    kept = [(n, t) for n, t in enumerate(lines, start=1) if t.strip() and not t.lstrip().startswith("#")]
-    try:
-        df = pd.read_csv(io.StringIO("\n".join(t for _, t in kept)), dtype=str, keep_default_na=False)
-    except Exception as e:  # noqa: BLE001 - any parse failure is a config error
-        raise ConfigError(f"Cannot read the parameter table {path}: {e}") from e
-    df.columns = [c.strip() for c in df.columns]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ConfigError(f"The parameter table {path} lacks the column(s) {missing}.",
-                          hint=f"The table needs the columns {required}.")
-    # file line of each row (a quoted field spanning lines breaks the mapping: count data rows then)
-    file_lines = [n for n, _ in kept[1:]] if len(df) == len(kept) - 1 else list(range(2, len(df) + 2))
-    for i, r in df.iterrows():
-        line = file_lines[int(i)]
-        if r["ev"].strip() not in EV_MARKS:
-            raise ConfigError(f"{path} line {line}: ev must be one of {'/'.join(EV_MARKS)}, got {r['ev']!r}.",
-                              hint="V verified, S secondary, R typical unverified value, P proposed default.")
-        if not r["source"].strip():
-            raise ConfigError(f"{path} line {line}: the source is empty.",
-                              hint="Every parameter needs a source (or 'proposed (biostress)' with ev P).")
-    df.index = pd.Index(file_lines[: len(df)]) - 2  # so that callers' ``int(i) + 2`` is the file line
-    return df
-
-
-def parse_float(path: Path, line: int, column: str, text: str, *, lo: float | None = None,
-                hi: float | None = None, allow_empty: bool = False) -> float | None:
-    """One number of a parameter table, range-checked, with an error naming file, row and column."""
-    t = str(text).strip()
-    if not t:
-        if allow_empty:
-            return None
-        raise ConfigError(f"{path} line {line}: {column} is empty.")
-    try:
-        v = float(t)
-    except ValueError:
-        raise ConfigError(f"{path} line {line}: {column} {text!r} is not a number.") from None
-    if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise ConfigError(f"{path} line {line}: {column} = {v:g} is outside "
-                          f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}].")
-    return v
-
-
-def read_scalars(path: Path, spec: dict[str, tuple[float, float]], prov: list[dict]) -> dict[str, float]:
-    """A ``parameter,value,units,ev,source,note`` table of numbers; every name in ``spec``
-    (name -> (lo, hi)) must be present. Rows are appended to ``prov``."""
-    df = read_table(path, ["parameter", "value", "units", "ev", "source"])
-    out: dict[str, float] = {}
-    for i, r in df.iterrows():
-        name = r["parameter"].strip()
-        if name not in spec:
-            raise ConfigError(f"{path} line {int(i) + 2}: unknown parameter {name!r}.",
-                              hint=f"Known parameters: {', '.join(spec)}")
-        if name in out:
-            raise ConfigError(f"{path} line {int(i) + 2}: parameter {name!r} is listed twice.")
-        lo, hi = spec[name]
-        out[name] = parse_float(path, int(i) + 2, "value", r["value"], lo=lo, hi=hi)  # type: ignore[assignment]
-        prov.append({"table": path.name, "item": name, "value": r["value"], "units": r["units"],
-                     "ev": r["ev"].strip(), "source": r["source"], "note": r.get("note", "")})
-    absent = [k for k in spec if k not in out]
-    if absent:
-        raise ConfigError(f"The parameter table {path} lacks the parameter(s) {absent}.")
-    return out
-
-
-def is_dask(a: Any) -> bool:
-    return isinstance(a, da.Array)
-
-
-def xp_of(*arrays: Any) -> Any:
-    """``dask.array`` if any argument is a dask array, else ``numpy``."""
-    return da if any(is_dask(a) for a in arrays) else np
-
-
-def where(cond: Any, a: Any, b: Any) -> Any:
-    """``np.where`` that stays lazy for dask inputs."""
-    return xp_of(cond, a, b).where(cond, a, b)
-
-
-def finite_or_zero(a: Any) -> Any:
-    """``a`` as float64 with NaN/inf replaced by 0."""
-    a64 = a.astype(np.float64)
-    return where(xp_of(a).isfinite(a64), a64, 0.0)
-
-
-def like(template: Any, arr: np.ndarray) -> Any:
-    """Wrap a numpy array as dask with the chunks of ``template`` when ``template`` is dask."""
-    if is_dask(template):
-        return da.from_array(arr, chunks=template.chunks[-2:])
-    return arr
-
-
-def mask_outside(arr: Any, dominant: Any) -> Any:
-    """float32 copy of ``arr`` with NaN where ``dominant == 255`` (outside the area)."""
-    return where(dominant == OUTSIDE, np.float32(np.nan), arr).astype(np.float32)
-
-
-def fft_convolve(arr: Any, kernel: np.ndarray) -> Any:
-    """2-D convolution of ``arr`` (no NaN) with an odd-sided ``kernel``, output aligned with
-    ``arr``, zeros beyond the edges (``scipy.signal.oaconvolve``, mode 'same').
-
-    A ``dask.array`` is convolved chunk by chunk with a halo of ``kernel.shape // 2`` cells
-    (``dask.array.map_overlap``, boundary 0): the same result as in memory up to rounding.
-    """
-    k = np.asarray(kernel, dtype=np.float64)
-    if k.ndim != 2 or k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0:
-        raise ValueError(f"The kernel must be 2-D with odd sides, got shape {k.shape}.")
-    ry, rx = k.shape[0] // 2, k.shape[1] // 2
-
-    def _conv(block: np.ndarray) -> np.ndarray:
-        b = np.asarray(block, dtype=np.float64)
-        if not b.size:
-            return b
-        if k.size == 1:
-            return b * k[0, 0]
-        return signal.oaconvolve(b, k, mode="same")
-
-    if is_dask(arr):
-        if ry == 0 and rx == 0:
-            return arr.astype(np.float64).map_blocks(_conv, dtype=np.float64)
-        return arr.astype(np.float64).map_overlap(_conv, depth={0: ry, 1: rx}, boundary=0,
-                                                  dtype=np.float64, trim=True)
-    return _conv(arr)
-
-
-def disc_mean(values: Any, weight: Any, cell: float, radius_m: float) -> Any:
-    """Weighted mean of ``values`` over the disc of ``radius_m`` (cell centres within the
-    radius) around each cell: ``sum_j w_j v_j / sum_j w_j``; NaN where the disc has no weight.
-    Works on numpy and dask (halo = radius)."""
-    n = int(math.floor(radius_m / cell + 1e-9))
-    off = np.arange(-n, n + 1, dtype=np.float64) * cell
-    k = (np.hypot(off[:, None], off[None, :]) <= radius_m + 1e-9).astype(np.float64)
-    w = finite_or_zero(weight)
-    num = fft_convolve(w * finite_or_zero(values), k)
-    den = fft_convolve(w, k)
-    return where(den > 1e-9, num / where(den > 1e-9, den, 1.0), np.nan)
 
 
 @dataclass(frozen=True)
@@ -290,10 +161,6 @@ def class_weighted(fractions: Any, legend: Legend, table: dict[str, dict[str, fl
     return ClassWeights(known, values, missing)
 
 
-def scalar(x: Any) -> float:
-    return float(x.compute()) if is_dask(x) else float(x)
-
-
 # --------------------------------------------------------------------------------------------
 # parameters
 # --------------------------------------------------------------------------------------------
@@ -329,13 +196,7 @@ def load_params(params_dir: Path | str | None = None, legend: Legend | None = No
     bp = params_path(BIOPHYSICAL_FILE, params_dir)
     df = read_table(bp, ["key", "kc", "albedo", "shade", "green_area", "ev", "source"])
     table: dict[str, dict[str, float]] = {}
-    for i, r in df.iterrows():
-        line = int(i) + 2
-        key = r["key"].strip()
-        if key in table:
-            raise ConfigError(f"{bp} line {line}: class {key!r} is listed twice.")
-        if legend is not None:
-            legend.by_key(key)  # ConfigError naming the legend's classes
+    for line, key, r in class_rows(bp, df, legend):  # ConfigError for a repeated or unknown class
         row = {
             "kc": parse_float(bp, line, "kc", r["kc"], lo=0.0, hi=2.0),
             "albedo": parse_float(bp, line, "albedo", r["albedo"], lo=0.0, hi=1.0),
@@ -389,18 +250,13 @@ def kernel_radius_px(cooling_distance_m: float, cell: float) -> int:
     return int(np.round(float(cooling_distance_m) / float(cell)))
 
 
-def _pixel_distances(apothem: int) -> np.ndarray:
-    off = np.arange(-apothem, apothem + 1, dtype=np.float64)
-    return np.hypot(off[:, None], off[None, :])
-
-
 def exponential_kernel(radius_px: int) -> np.ndarray:
     """``pygeoprocessing.kernels.exponential_decay_kernel(max_distance=5 r, expected_distance=r)``:
     ``exp(-d / r)`` for centre distances ``d <= 5 r`` (pixels), normalised to sum 1."""
     if radius_px <= 0:
         return np.ones((1, 1))
     max_d = 5 * radius_px
-    d = _pixel_distances(int(math.floor(max_d)))
+    d = distance_grid(1.0, int(math.floor(max_d)))  # pixels
     k = np.where(d <= max_d, np.exp(-d / radius_px), 0.0)
     return k / k.sum()
 
@@ -408,7 +264,7 @@ def exponential_kernel(radius_px: int) -> np.ndarray:
 def dichotomous_kernel(radius_px: int) -> np.ndarray:
     """``pygeoprocessing.kernels.dichotomous_kernel(max_distance=r, normalize=False)``: 1 where the
     centre distance is ``<= r`` pixels, else 0."""
-    d = _pixel_distances(max(int(radius_px), 0))
+    d = distance_grid(1.0, max(int(radius_px), 0))  # pixels
     return (d <= radius_px).astype(np.float64)
 
 
@@ -510,13 +366,8 @@ def heat_mitigation_index(fractions: Any, legend: Legend, params: HeatParams, ce
 def compute(ctx: IndicatorContext) -> list[IndicatorResult]:
     """Heat-mitigation index and cooling capacity (InVEST UCM, daytime factors)."""
     params = load_params(ctx.params_dir, ctx.legend)
-    if tuple(ctx.fractions.shape[-2:]) != ctx.grid.shape:
-        raise InputDataError(f"The land-cover fractions have shape {tuple(ctx.fractions.shape[-2:])}, "
-                             f"the grid {ctx.grid.shape}.")
-    et0 = (ctx.rasters or {}).get("et0")
-    if et0 is not None and tuple(et0.shape) != ctx.grid.shape:
-        raise InputDataError(f"The 'et0' raster has shape {tuple(et0.shape)}, the analysis grid {ctx.grid.shape}.",
-                             hint="Resample it onto the analysis grid.")
+    check_fractions_shape(ctx)
+    et0 = context_raster(ctx, "et0")
     out = heat_mitigation_index(ctx.fractions, ctx.legend, params, ctx.grid.cell, et0)
     notes = list(out.notes)
     notes.append(

@@ -46,7 +46,8 @@ from rasterio import features
 from ..errors import ConfigError, InputDataError
 from ..grid import Grid
 from .base import IndicatorContext, IndicatorResult, params_path
-from .disturbance import is_dask, like, mask_outside, parse_float, read_table, where
+from .common import is_dask, like, mask_outside, where
+from .tables import parse_float, read_table
 
 KDW_FILE = "nitrogen_kdw.csv"
 SENSITIVITY_FILE = "nitrogen_sensitivity_classes.csv"

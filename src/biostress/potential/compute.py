@@ -251,7 +251,9 @@ def _landcover_table(ctx: IndicatorContext, pot: Any) -> pd.DataFrame:
                          "current_ha": cur_ha, "potential_ha": pot_ha, "change_ha": pot_ha - cur_ha})
 
 
-def _guide_table(ctx: IndicatorContext, current: dict[str, Any], potential: dict[str, Any]) -> pd.DataFrame:
+def guide_species_table(ctx: IndicatorContext, current: dict[str, Any], potential: dict[str, Any]) -> pd.DataFrame:
+    """Per guide species: suitable area and area in key-population networks (ha), for two sets of
+    guide-species rasters (``current`` and ``potential``, by result name) and their change."""
     from ..indicators.guide_species import load_species_table
 
     table = load_species_table(ctx.params_dir, ctx.legend)
@@ -365,7 +367,7 @@ def compute(ctx: IndicatorContext, modules: Sequence[str] | None = None, *, tabl
                               "potential_landcover_change": _landcover_table(ctx, pot)}
     if "guide_species" in potential:
         pot_arrays = {r.name: r.array for r in potential["guide_species"]}
-        tables["potential_guide_species"] = _guide_table(ctx, current, pot_arrays)
+        tables["potential_guide_species"] = guide_species_table(ctx, current, pot_arrays)
     notes.insert(0, "Potential land cover: every transition of potential_transitions.csv whose condition holds, applied "
                     "once to the current cover; the shares are proposals (P) or typical values (R), not published "
                     "norms: see the potential_transitions table and edit it per area. Re-run on it: "
