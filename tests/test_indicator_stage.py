@@ -75,7 +75,7 @@ def _run(tmp: Path, name: str, grid, legend, fp, dp, roads, units, **kw):
 
 def test_tiled_equals_whole_grid(tmp_path: Path):
     grid, legend, fp, dp, roads, units = _landcover(tmp_path)
-    kw = {"enabled": LOCAL, "stress_test": True, "potential": True}
+    kw = {"enabled": LOCAL, "stress_test": True, "potential": True, "opportunity": True}
     rep1, u1, out1 = _run(tmp_path, "whole", grid, legend, fp, dp, roads, units, tile_cells=4096, **kw)
     rep2, u2, out2 = _run(tmp_path, "tiled", grid, legend, fp, dp, roads, units, tile_cells=50, **kw)
     assert rep1.tiles == 1 and rep2.tiles == 16  # 200 x 180 cells in tiles of 50 -> 4 x 4
@@ -84,7 +84,7 @@ def test_tiled_equals_whole_grid(tmp_path: Path):
     assert set(rep1.outputs) == set(rep2.outputs)
     assert {"green_share", "habitat_quality", "heat_mitigation", "runoff_depth", "light_proxy",
             "noise_road_proxy", "stress_class", "stress_score", "potential_landcover", "gap_green_share",
-            "potential_habitat_quality"} <= set(rep1.outputs)
+            "potential_habitat_quality", "opportunity_gain", "opportunity_best_measure"} <= set(rep1.outputs)
     for name in rep1.outputs:
         with rasterio.open(out1 / f"{name}.tif") as a, rasterio.open(out2 / f"{name}.tif") as b:
             x, y = a.read(1).astype(np.float64), b.read(1).astype(np.float64)

@@ -217,6 +217,8 @@ def scenario(
                                           "polygon(s) (any CRS; reprojected).", dir_okay=False)],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Scenario folder to write.")],
     part: Annotated[float, typer.Option("--part", help="Share of the drawn area where the measure is applied (0-1].")] = 1.0,
+    networks: Annotated[bool, typer.Option("--networks", help="Also re-run the guide species (habitat networks; "
+                                           "whole area, slower).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing scenario folder (atomically).")] = False,
 ) -> None:
     """Apply a measure on a polygon to a run's land cover and report what changes (per cell, per unit, cost)."""
@@ -241,7 +243,8 @@ def scenario(
                     tasks[step] = prog.add_task(step, total=max(total, 1))
                 prog.update(tasks[step], completed=done, total=max(total, 1))
 
-            res = run_scenario(run_dir, [Change(measure, geom, part)], out_dir, overwrite=overwrite, progress=cb)
+            res = run_scenario(run_dir, [Change(measure, geom, part)], out_dir, overwrite=overwrite,
+                               networks=networks, progress=cb)
         if _state["verbosity"] >= 0:
             c = res.costs.iloc[0]
             out.print(f"[bold green]Scenario[/bold green] {c['name_en']} on {c['area_ha']:.2f} ha "
@@ -253,6 +256,12 @@ def scenario(
             out.print(f"Cost: capex EUR {c['capex_eur']:,.0f}, subsidy EUR {c['subsidy_eur']:,.0f}, "
                       f"opex EUR {c['opex_eur_yr']:,.0f}/yr, NPV EUR {c['npv_eur']:,.0f} over {c['horizon_yr']} yr"
                       + (f" (not known: {c['unquantified']})" if c["unquantified"] else ""))
+            if res.guide_species is not None:
+                g = Table("guide species", "suitable ha before", "change", "key-network ha before", "change")
+                for r in res.guide_species.itertuples():
+                    g.add_row(r.name_en, f"{r.before_suitable_ha:.1f}", f"{r.change_suitable_ha:+.2f}",
+                              f"{r.before_key_network_ha:.1f}", f"{r.change_key_network_ha:+.2f}")
+                out.print(g)
     except BiostressError as e:
         _fail(e)
 

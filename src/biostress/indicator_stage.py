@@ -107,6 +107,17 @@ def module_reach(name: str, params_dir: Path | None, has_dem: bool) -> float | N
         # neighbourhood of the urban/rural condition
         reaches = [module_reach(m, params_dir, False) or 0.0 for m in DEFAULT_MODULES]
         return max([*reaches, float(load_settings(params_dir).urban_radius_m)])
+    if name == "opportunity":
+        from .measures import load_catalogue
+        from .potential.transitions import load_settings
+
+        # rules compare distances to water cells computed on the window: the halo must hold the largest
+        # distance a rule asks about; the urban/rural setting averages over a disc
+        reach = float(load_settings(params_dir).urban_radius_m)
+        for m in load_catalogue(params_dir=params_dir).measures:
+            for num in re.findall(r"distance_water_m\s*[<>]=?\s*([0-9.]+)", m.fits.rule):
+                reach = max(reach, float(num))
+        return reach
     return None  # fragmentation, connectivity, species_records, guide_species, anything unknown
 
 
@@ -396,6 +407,7 @@ class StageInputs:
     params_dir: Path | None = None
     stress_test: bool = False  # after the indicators: robustness, vulnerability, five classes
     potential: bool = False  # after the indicators: potential land cover and its gaps
+    opportunity: bool = False  # after the indicators: where which measure fits and what it brings
     tile_cells: int = DEFAULT_TILE_CELLS
     global_max_cells: int = DEFAULT_GLOBAL_MAX_CELLS
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # module name -> keyword arguments of compute
@@ -516,6 +528,10 @@ def _post_modules(inp: StageInputs) -> list[tuple[str, Any, float]]:
         from .potential import compute as potential
 
         out.append(("potential", potential, module_reach("potential", inp.params_dir, False)))
+    if inp.opportunity:
+        from .opportunity import compute as opportunity
+
+        out.append(("opportunity", opportunity, module_reach("opportunity", inp.params_dir, False)))
     return out
 
 

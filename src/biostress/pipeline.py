@@ -596,7 +596,8 @@ def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.Geo
     inp = StageInputs(prep.grid, prep.legend, run.path / "landcover_fractions.tif", run.path / "landcover.tif",
                       rasters=dict(inputs_on_grid), units=summaries, layers=dict(prep.context),
                       enabled=cfg.indicators.enabled, params_dir=params_dir, stress_test=cfg.indicators.stress_test,
-                      potential=cfg.indicators.potential, tile_cells=cfg.indicators.tile_cells,
+                      potential=cfg.indicators.potential, opportunity=cfg.indicators.opportunity,
+                      tile_cells=cfg.indicators.tile_cells,
                       options={"species_records": {"cell_m": cfg.indicators.species_cell_m}},
                       global_max_cells=cfg.indicators.global_max_cells)
     rep = run_indicators(run, inp, progress)

@@ -71,6 +71,7 @@ class ScenarioResult:
     landcover: pd.DataFrame  # converted area per class (ha, after minus before)
     notes: list[str] = field(default_factory=list)
     deltas: dict[str, np.ndarray] = field(default_factory=dict)  # name -> change on the output window
+    guide_species: pd.DataFrame | None = None  # per species: suitable / key-network area before, after, change
 
 
 def _noop(step: str, done: int, total: int) -> None:
@@ -156,9 +157,14 @@ def _layers(run_dir: Path, crs: str) -> tuple[dict[str, gpd.GeoDataFrame], dict[
 
 def run_scenario(run_dir: str | Path, changes: Sequence[Change], out_dir: str | Path | None = None, *,
                  overwrite: bool = False, modules: Sequence[str] = DEFAULT_MODULES, params_dir: Path | None = None,
-                 catalogue: Any = None, legend: Legend | None = None, progress: Progress = _noop) -> ScenarioResult:
+                 catalogue: Any = None, legend: Legend | None = None, networks: bool = False,
+                 progress: Progress = _noop) -> ScenarioResult:
     """Apply ``changes`` to the land cover of the run at ``run_dir``, re-run ``modules`` on the
-    affected window and report the change; written to ``out_dir`` when given (atomically)."""
+    affected window and report the change; written to ``out_dir`` when given (atomically).
+
+    ``networks``: also re-run the guide species (habitat networks are global: on the whole grid,
+    with the pressures they use recomputed before and after) and report per species the change of
+    suitable area and of area in key-population networks."""
     from ..measures import cost_breakdown, load_catalogue, select_subsidies, units_per_cell
     from ..measures.catalogue import apply_transitions
 
@@ -287,11 +293,37 @@ def run_scenario(run_dir: str | Path, changes: Sequence[Change], out_dir: str | 
         unit_tables[level] = tab
     costs = pd.DataFrame(cost_rows)
     res = ScenarioResult(None, outw, totals, unit_tables, costs, landcover, notes, deltas)
+    if networks:
+        progress("guide-species networks", 0, 1)
+        res.guide_species = _networks(inp, files, grid, legend, changes, measures, apply_transitions)
+        progress("guide-species networks", 1, 1)
     if out_dir is not None:
         res.out_dir = _write(Path(out_dir), overwrite, res, out_grid, changes, new[:, inner[0], inner[1]], legend, grid,
                              run_dir)
     progress("scenario", 3, 3)
     return res
+
+
+def _networks(inp: StageInputs, files: RasterFiles, grid: Grid, legend: Legend, changes: Sequence[Change],
+              measures: Sequence[Any], apply_transitions: Callable) -> pd.DataFrame:
+    """Guide-species suitability and networks on the whole grid, before and after the changes."""
+    from ..potential.compute import guide_species_table, run_modules, with_landcover
+
+    ctx = _window_context(inp, files, 0, grid.height, 0, grid.width, margin_m=0.0)
+    fr = np.asarray(ctx.fractions, dtype=np.float32)
+    new = fr
+    for ch, m in zip(changes, measures, strict=True):
+        part = _coverage(ch.geometry, grid) * ch.part
+        part[~np.isfinite(fr).any(axis=0)] = 0.0
+        new = apply_transitions(m, new, legend, part)
+    names = ("heat", "drought", "disturbance", "guide_species")  # the pressures guide species use, then them
+    arrays = {}
+    for key, f in (("before", fr), ("after", new)):
+        c = with_landcover(ctx, f.astype(np.float32))
+        res = run_modules(c, names).get("guide_species", [])
+        arrays[key] = {r.name: r.array for r in res}
+    tab = guide_species_table(ctx, arrays["before"], arrays["after"])
+    return tab.rename(columns=lambda c: c.replace("current_", "before_").replace("potential_", "after_"))
 
 
 def _write(out: Path, overwrite: bool, res: ScenarioResult, out_grid: Grid, changes: Sequence[Change],
@@ -318,6 +350,9 @@ def _write(out: Path, overwrite: bool, res: ScenarioResult, out_grid: Grid, chan
         run.write_table("scenario_totals", res.totals, description="Change per indicator (changed cells and window)")
         run.write_table("scenario_costs", res.costs, description="Costs per change (EUR; catalogue numbers)")
         run.write_table("scenario_landcover_change", res.landcover, description="Converted land cover (ha)")
+        if res.guide_species is not None:
+            run.write_table("scenario_guide_species", res.guide_species,
+                            description="Per guide species: suitable and key-network area (ha) before, after, change")
         for level, tab in res.units.items():
             run.write_table(f"scenario_units_{level}", tab, description=f"Indicator means per {level}: before, after, change")
         for n in res.notes:
