@@ -224,12 +224,12 @@ def scenario(
     """Apply a measure on a polygon to a run's land cover and report what changes (per cell, per unit, cost)."""
     import shapely
 
+    from .runs import open_run
     from .scenarios import Change, run_scenario
-    from .scenarios.run import _read_run
     from .sources.vector_files import read_vector
 
     try:
-        _, grid = _read_run(run_dir)
+        grid = open_run(run_dir).grid
         gdf = read_vector(polygon).to_crs(grid.crs)
         polys = gdf.geometry[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
         if polys.empty:

@@ -16,7 +16,6 @@ the part of each cell where it is applied).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from ..indicator_stage import (
     module_reach,
 )
 from ..indicators.base import IndicatorContext
-from ..landcover.legend import Legend, load_legend
+from ..landcover.legend import Legend
 from ..store import qml
 from ..store.runfolder import RunFolder
 
@@ -121,40 +120,6 @@ def scenario_on_context(ctx: IndicatorContext, new_fractions: Any,
     return out
 
 
-def _read_run(run_dir: Path) -> tuple[dict, Grid]:
-    man_p = run_dir / "manifest.json"
-    if not man_p.exists():
-        raise InputDataError(f"{run_dir} is not a biostress run folder (no manifest.json).",
-                             hint="Give the folder a 'biostress run' or 'biostress demo' wrote.")
-    man = json.loads(man_p.read_text())
-    g = man.get("grid") or {}
-    try:
-        grid = Grid(g["crs"], float(g["x0"]), float(g["y1"]), float(g["cell"]), int(g["width"]), int(g["height"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputDataError(f"The manifest of {run_dir} has no valid grid ({e}).") from None
-    for f in ("landcover_fractions.tif", "landcover.tif"):
-        if not (run_dir / f).exists():
-            raise InputDataError(f"{run_dir} has no {f}.", hint="Run the area again: the land cover is missing.")
-    return man, grid
-
-
-def _layers(run_dir: Path, crs: str) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, gpd.GeoDataFrame]]:
-    import pyogrio
-
-    gpkg = run_dir / "biostress.gpkg"
-    layers: dict[str, gpd.GeoDataFrame] = {}
-    units: dict[str, gpd.GeoDataFrame] = {}
-    if not gpkg.exists():
-        return layers, units
-    names = [n for n, _ in pyogrio.list_layers(gpkg)]
-    for n in names:
-        if n in ("roads", "natura2000", "habitat_types"):
-            layers[n] = gpd.read_file(gpkg, layer=n).to_crs(crs)
-        elif n.startswith("units_"):
-            units[n.removeprefix("units_")] = gpd.read_file(gpkg, layer=n).to_crs(crs)
-    return layers, units
-
-
 def run_scenario(run_dir: str | Path, changes: Sequence[Change], out_dir: str | Path | None = None, *,
                  overwrite: bool = False, modules: Sequence[str] = DEFAULT_MODULES, params_dir: Path | None = None,
                  catalogue: Any = None, legend: Legend | None = None, networks: bool = False,
@@ -167,10 +132,11 @@ def run_scenario(run_dir: str | Path, changes: Sequence[Change], out_dir: str | 
     suitable area and of area in key-population networks."""
     from ..measures import cost_breakdown, load_catalogue, select_subsidies, units_per_cell
     from ..measures.catalogue import apply_transitions
+    from ..runs import open_run
 
     run_dir = Path(run_dir)
-    man, grid = _read_run(run_dir)
-    legend = legend or load_legend()
+    orun = open_run(run_dir, legend=legend, params_dir=params_dir)
+    grid, legend = orun.grid, orun.legend
     cat = catalogue or load_catalogue(params_dir=params_dir)
     if not changes:
         raise InputDataError("A scenario needs at least one change (a measure on a polygon).")
@@ -207,18 +173,9 @@ def run_scenario(run_dir: str | Path, changes: Sequence[Change], out_dir: str | 
     reach_cells = int(math.ceil(reach / grid.cell)) + 2
     outw, inw = affected_windows(cells, reach_cells, grid.shape)
     progress("scenario", 0, 3)
-    files = RasterFiles(grid)
-    files.add("__fractions__", run_dir / "landcover_fractions.tif")
-    files.add("__dominant__", run_dir / "landcover.tif")
-    for o in man.get("outputs", []):  # inputs on the grid (dem, et0, ...) are kept; indicator results are redone
-        p = o.get("path", "")
-        if o.get("kind") == "raster" and p.startswith("input_") and p.endswith(".tif"):
-            files.add(p.removeprefix("input_").removesuffix(".tif"), run_dir / p)
-        elif o.get("kind") == "raster" and p.startswith("dem_") and p.endswith(".tif"):
-            files.add("dem", run_dir / p)
-    layers, units = _layers(run_dir, grid.crs)
-    inp = StageInputs(grid, legend, run_dir / "landcover_fractions.tif", run_dir / "landcover.tif", layers=layers,
-                      params_dir=params_dir)
+    units = orun.units
+    inp = orun.inputs
+    files = orun.inputs_only  # indicator results are recomputed before and after
     R0, R1, C0, C1 = inw
     ctx = _window_context(inp, files, R0, R1, C0, C1, margin_m=LAYER_MARGIN_M)
     sub = ctx.grid
