@@ -18,17 +18,16 @@ Usage: python bench/bench_plans.py [--sizes 1000 10000 100000 1000000] [--milp-m
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import sys
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 
 from biostress.plans import solve_greedy, solve_milp
+from biostress.plans.exact import quiet_stdout
 
 MEASURES = ["street_tree", "green_roof", "wadi", "flower_grassland", "hedge", "depaving"]
 
@@ -55,20 +54,6 @@ def spec(case: str, df: pd.DataFrame) -> dict:
     if case == "mincost":
         return {"sense": "min_cost", "targets": {"gain": 0.2 * float(df.groupby("site")["gain"].max().sum())}}
     raise ValueError(case)
-
-
-@contextlib.contextmanager
-def quiet_stdout() -> Iterator[None]:
-    """HiGHS' MIP solver prints debug lines on the C-level stdout; hide them while solving."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 1)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def fmt(v: float | None, spec_: str = ",.1f") -> str:

@@ -266,6 +266,76 @@ def scenario(
         _fail(e)
 
 
+def _pairs(items: list[str] | None, what: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for it in items or []:
+        k, sep, v = it.partition("=")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            sep = ""
+        if not sep or not k.strip():
+            raise BiostressError(f"{what} '{it}' is not of the form name=number.", hint=f"E.g. --{what} cooling=0.5")
+    return out
+
+
+@app.command()
+def plan(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (from 'biostress run' or 'biostress demo').",
+                                            file_okay=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Plan folder to write.")],
+    budget: Annotated[float | None, typer.Option("--budget", help="Budget in EUR (net present cost).")] = None,
+    block_m: Annotated[float, typer.Option("--block-m", help="Block size in m (one measure per block).")] = 100.0,
+    measure: Annotated[list[str] | None, typer.Option("--measure", "-m", help="Only this measure (repeat for more).")] = None,
+    weight: Annotated[list[str] | None, typer.Option("--weight", help="Co-benefit weight, e.g. cooling=0.5 (repeat).")] = None,
+    target: Annotated[list[str] | None, typer.Option("--target", help="Minimum total, e.g. gain=50000 (repeat).")] = None,
+    method: Annotated[str, typer.Option("--method", help="auto, milp (exact, HiGHS) or greedy (fast, with gap).")] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing plan folder (atomically).")] = False,
+) -> None:
+    """Choose which measures to carry out where, for a budget or to reach targets (HiGHS)."""
+    from .planning import candidates, make_plan, write_plan
+    from .runs import open_run
+    from .store.runfolder import RunFolder
+
+    try:
+        if method not in ("auto", "milp", "greedy"):
+            raise BiostressError(f"Unknown method '{method}'.", hint="Use auto, milp or greedy.")
+        weights, targets = _pairs(weight, "weight"), _pairs(target, "target")
+        orun = open_run(run_dir)
+        t0 = time.perf_counter()
+        tasks: dict[str, int] = {}
+        with _progress() as prog:
+            def cb(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = prog.add_task(step, total=max(total, 1))
+                prog.update(tasks[step], completed=done, total=max(total, 1))
+
+            block = max(1, int(round(block_m / orun.grid.cell)))
+            cands = candidates(orun.inputs, orun.files, block_cells=block, measures=measure, progress=cb)
+            p = make_plan(cands, orun.grid, budget=budget, weights=weights, targets=targets, method=method)
+        with RunFolder(out_dir, overwrite=overwrite) as run:
+            run.set_grid(orun.grid)
+            write_plan(run, p, orun.grid)
+            run.write_table("plan_candidates", cands.drop(columns=["block_row", "block_col"], errors="ignore"),
+                            description="Every option the optimiser could choose from")
+            run.set_info("base_run", str(run_dir))
+        if _state["verbosity"] >= 0:
+            r = p.result
+            gap = f", gap {r.gap:.2%} ({r.bound_method})" if r.gap is not None else ""
+            out.print(f"[bold green]Plan[/bold green] {r.status} ({r.method}{gap}) in {time.perf_counter() - t0:.1f} s: "
+                      f"{len(p.blocks)} of {len(cands)} options -> [bold]{out_dir}[/bold]")
+            if r.message:
+                out.print(r.message)
+            if len(p.by_measure):
+                t = Table("measure", "blocks", "cost EUR (NPV)", "habitat gain m2", "cooling", "water m3")
+                for row in p.by_measure.sort_values("cost", ascending=False).itertuples():
+                    t.add_row(row.measure, str(row.blocks), f"{row.cost:,.0f}", f"{row.gain:,.0f}",
+                              f"{row.cooling:,.0f}", f"{row.water_m3:,.0f}")
+                out.print(t)
+    except BiostressError as e:
+        _fail(e)
+
+
 def example_path(name: str) -> Path:
     """Folder of a shipped example: inside the installed package, or in the source tree."""
     from importlib import resources

@@ -169,6 +169,15 @@ class LandCoverSpec(_Strict):
     chunk_cells: int = Field(512, ge=64, le=4096, description="Rasterise in blocks of this many cells square (bounds memory).")
 
 
+class PlanSpec(_Strict):
+    budget_eur: float | None = Field(None, ge=0, description="Budget (EUR, net present cost over the finance horizon) for the plan; without it, give targets and the plan reaches them at least cost.")
+    block_m: float = Field(100.0, gt=0, le=5000, description="Size (m) of the blocks a plan chooses measures for (one measure per block; rounded to whole cells).")
+    measures: list[str] | None = Field(None, description="Only these measure ids (default: the whole catalogue).")
+    weights: dict[str, float] = Field(default_factory=dict, description="Weights of co-benefits in the objective, e.g. {cooling: 0.5, water_m3: 7} (objective = gain + sum of weight x co-benefit).")
+    targets: dict[str, float] = Field(default_factory=dict, description="Minimum totals the plan must reach, e.g. {gain: 50000, water_m3: 2000}.")
+    method: Literal["auto", "milp", "greedy"] = Field("auto", description="auto: exact (HiGHS) up to 10 000 options, the heuristic with its optimality gap above.")
+
+
 class IndicatorsSpec(_Strict):
     enabled: list[str] | None = Field(None, description="Indicators to compute (default: all). See docs/indicators.md.")
     params_dir: str | None = Field(None, description="Folder with the area's own parameter tables (same file names as biostress/data/params); they replace the built-in ones.")
@@ -192,6 +201,7 @@ class AreaConfig(_Strict):
     sources: Annotated[list[SourceSpec], Field(min_length=1)]
     landcover: LandCoverSpec = LandCoverSpec()
     indicators: IndicatorsSpec = IndicatorsSpec()
+    plan: PlanSpec | None = Field(None, description="A plan to make in every run: which measures where for a budget or targets (docs/plans.md).")
     data_root: str | None = Field(None, description="Folder that all paths must stay inside (default: the folder of this file).")
     cache_dir: str | None = Field(None, description="Cache for online sources (default: <data_root>/.biostress-cache).")
     allow_hosts: list[str] = Field(default_factory=list, description="Hosts (name or name:port) allowed to resolve to internal addresses, e.g. a test server.")

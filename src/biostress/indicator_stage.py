@@ -420,6 +420,7 @@ class StageReport:
     coarsened: dict[str, int] = field(default_factory=dict)  # global module -> factor
     outputs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    files: RasterFiles | None = None  # the land cover, inputs and every raster written, by name
 
 
 def tile_windows(shape: tuple[int, int], tile: int) -> list[tuple[int, int, int, int]]:
@@ -476,14 +477,15 @@ def run_indicators(run: RunFolder, inp: StageInputs, progress: Progress = _noop)
 
     mods = modules(inp.enabled)
     report = StageReport()
-    if not mods:
-        return report
     grid = inp.grid
     files = RasterFiles(grid)
     files.add("__fractions__", inp.fractions)
     files.add("__dominant__", inp.dominant)
     for var, p in inp.rasters.items():
         files.add(var, p)
+    report.files = files
+    if not mods:
+        return report
     has_dem = "dem" in inp.rasters
     local, glob = [], []
     for name, mod in mods:

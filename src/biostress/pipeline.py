@@ -603,6 +603,16 @@ def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.Geo
     rep = run_indicators(run, inp, progress)
     run.set_info("indicator_tiles", {"tiles": rep.tiles, "halo_cells": rep.halo_cells, "tile_cells": inp.tile_cells,
                                      "coarsened": rep.coarsened})
+    if cfg.plan is not None and rep.files is not None:
+        from .planning import candidates, make_plan, write_plan
+
+        with run.step("plan"):
+            block = max(1, int(round(cfg.plan.block_m / prep.grid.cell)))
+            cands = candidates(inp, rep.files, block_cells=block, measures=cfg.plan.measures,
+                               tile_cells=cfg.indicators.tile_cells, progress=progress)
+            plan = make_plan(cands, prep.grid, budget=cfg.plan.budget_eur, weights=cfg.plan.weights,
+                             targets=cfg.plan.targets, method=cfg.plan.method)
+            write_plan(run, plan, prep.grid)
 
 
 def _write_vectors(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.GeoDataFrame], legend: Legend) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +32,25 @@ class MilpRun:
     message: str
 
 
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """HiGHS' MIP solver prints debug lines on the C-level stdout; hide them while it solves."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (e.g. captured): nothing to hide
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
 def run_milp(c: np.ndarray, rows: ConstraintRows, lb: np.ndarray, ub: np.ndarray, *,
              time_limit: float | None = None, mip_rel_gap: float = MIP_REL_GAP) -> MilpRun:
     """``min c @ x`` s.t. ``rows.lo <= A x <= rows.hi``, ``lb <= x <= ub``, x binary (HiGHS via scipy).
@@ -38,8 +61,9 @@ def run_milp(c: np.ndarray, rows: ConstraintRows, lb: np.ndarray, ub: np.ndarray
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
     cons = [LinearConstraint(rows.A, rows.lo, rows.hi)] if rows.A.shape[0] else []
-    res = milp(c, integrality=np.ones(c.size), bounds=Bounds(lb, np.maximum(lb, ub)), constraints=cons,
-               options=options)
+    with quiet_stdout():
+        res = milp(c, integrality=np.ones(c.size), bounds=Bounds(lb, np.maximum(lb, ub)), constraints=cons,
+                   options=options)
     x = None if res.x is None else np.asarray(res.x) > 0.5
     bound = getattr(res, "mip_dual_bound", None)
     bound = None if bound is None or not math.isfinite(bound) else float(bound)
