@@ -100,3 +100,26 @@ def test_cli_plan(run, tmp_path: Path):
     r = CliRunner().invoke(app, ["plan", str(run.path), "--weight", "cooling", "--budget", "1", "--out",
                                  str(tmp_path / "q")])
     assert r.exit_code != 0 and "name=number" in r.output
+
+
+def test_scenario_of_a_plan_converts_what_the_plan_counted(run, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from biostress.cli import app
+    from biostress.scenarios import plan_changes, run_scenario
+
+    cands = candidates(run.inputs, run.files, block_cells=10, measures=["depaving", "street_tree"], tile_cells=4096)
+    p = make_plan(cands, run.grid, budget=float(cands["cost"].sum() / 3))
+    changes = plan_changes(run, p.blocks, 10)
+    assert {c.measure for c in changes} == set(p.blocks["measure"])
+    res = run_scenario(run.path, changes, modules=("green",))
+    converted_ha = res.landcover["change_ha"].abs().sum() / 2  # what one class loses another gains
+    assert converted_ha == pytest.approx(p.blocks["area_m2"].sum() / 1e4, rel=1e-6)
+    with RunFolder(tmp_path / "plan") as rf:
+        rf.set_grid(run.grid)
+        write_plan(rf, p, run.grid)
+    r = CliRunner().invoke(app, ["scenario", str(run.path), "--plan", str(tmp_path / "plan"), "--out",
+                                 str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["scenario", str(run.path), "--out", str(tmp_path / "s2")])
+    assert r.exit_code != 0 and "--plan" in r.output

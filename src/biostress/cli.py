@@ -212,10 +212,13 @@ def habitat_quality(
 def scenario(
     run_dir: Annotated[Path, typer.Argument(help="A run folder (from 'biostress run' or 'biostress demo').",
                                             file_okay=False)],
-    measure: Annotated[str, typer.Option("--measure", "-m", help="Measure id from the catalogue (see docs/measures.md).")],
-    polygon: Annotated[Path, typer.Option("--polygon", "-p", help="Where to apply it: a GeoJSON/GeoPackage with "
-                                          "polygon(s) (any CRS; reprojected).", dir_okay=False)],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Scenario folder to write.")],
+    measure: Annotated[str | None, typer.Option("--measure", "-m", help="Measure id from the catalogue (see "
+                                                 "docs/measures.md).")] = None,
+    polygon: Annotated[Path | None, typer.Option("--polygon", "-p", help="Where to apply it: a GeoJSON/GeoPackage "
+                                                 "with polygon(s) (any CRS; reprojected).", dir_okay=False)] = None,
+    plan_dir: Annotated[Path | None, typer.Option("--plan", help="Apply a plan instead (a folder from 'biostress "
+                                                  "plan', or a run folder with a plan).", file_okay=False)] = None,
     part: Annotated[float, typer.Option("--part", help="Share of the drawn area where the measure is applied (0-1].")] = 1.0,
     networks: Annotated[bool, typer.Option("--networks", help="Also re-run the guide species (habitat networks; "
                                            "whole area, slower).")] = False,
@@ -229,12 +232,20 @@ def scenario(
     from .sources.vector_files import read_vector
 
     try:
-        grid = open_run(run_dir).grid
-        gdf = read_vector(polygon).to_crs(grid.crs)
-        polys = gdf.geometry[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
-        if polys.empty:
-            raise BiostressError(f"{polygon} holds no polygon.", hint="Draw the area as a polygon.")
-        geom = shapely.make_valid(polys.union_all())
+        orun = open_run(run_dir)
+        grid = orun.grid
+        if plan_dir is not None:
+            if measure or polygon:
+                raise BiostressError("Give either --plan or --measure with --polygon, not both.")
+            changes = _plan_changes(orun, plan_dir)
+        elif measure and polygon:
+            gdf = read_vector(polygon).to_crs(grid.crs)
+            polys = gdf.geometry[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
+            if polys.empty:
+                raise BiostressError(f"{polygon} holds no polygon.", hint="Draw the area as a polygon.")
+            changes = [Change(measure, shapely.make_valid(polys.union_all()), part)]
+        else:
+            raise BiostressError("Say what changes: --measure ID with --polygon FILE, or --plan FOLDER.")
         t0 = time.perf_counter()
         tasks: dict[str, int] = {}
         with _progress() as prog:
@@ -243,19 +254,20 @@ def scenario(
                     tasks[step] = prog.add_task(step, total=max(total, 1))
                 prog.update(tasks[step], completed=done, total=max(total, 1))
 
-            res = run_scenario(run_dir, [Change(measure, geom, part)], out_dir, overwrite=overwrite,
-                               networks=networks, progress=cb)
+            res = run_scenario(run_dir, changes, out_dir, overwrite=overwrite, networks=networks, progress=cb)
         if _state["verbosity"] >= 0:
-            c = res.costs.iloc[0]
-            out.print(f"[bold green]Scenario[/bold green] {c['name_en']} on {c['area_ha']:.2f} ha "
-                      f"in {time.perf_counter() - t0:.1f} s -> [bold]{out_dir}[/bold]")
+            what = ", ".join(f"{c.name_en} on {c.area_ha:.2f} ha" for c in res.costs.itertuples())
+            out.print(f"[bold green]Scenario[/bold green] {what} in {time.perf_counter() - t0:.1f} s -> "
+                      f"[bold]{out_dir}[/bold]")
+            c = res.costs.sum(numeric_only=True)
             t = Table("indicator", "mean before (changed cells)", "after", "cells changed")
             for r in res.totals.itertuples():
                 t.add_row(r.indicator, f"{r.mean_before_changed:.3g}", f"{r.mean_after_changed:.3g}", str(r.cells_changed))
             out.print(t)
+            unq = sorted({u for v in res.costs["unquantified"] for u in str(v).split(", ") if u})
             out.print(f"Cost: capex EUR {c['capex_eur']:,.0f}, subsidy EUR {c['subsidy_eur']:,.0f}, "
-                      f"opex EUR {c['opex_eur_yr']:,.0f}/yr, NPV EUR {c['npv_eur']:,.0f} over {c['horizon_yr']} yr"
-                      + (f" (not known: {c['unquantified']})" if c["unquantified"] else ""))
+                      f"opex EUR {c['opex_eur_yr']:,.0f}/yr, NPV EUR {c['npv_eur']:,.0f} over "
+                      f"{int(res.costs['horizon_yr'].max())} yr" + (f" (not known: {', '.join(unq)})" if unq else ""))
             if res.guide_species is not None:
                 g = Table("guide species", "suitable ha before", "change", "key-network ha before", "change")
                 for r in res.guide_species.itertuples():
@@ -264,6 +276,25 @@ def scenario(
                 out.print(g)
     except BiostressError as e:
         _fail(e)
+
+
+def _plan_changes(orun, plan_dir: Path):
+    import geopandas as gpd
+    import pyogrio
+
+    from .scenarios import plan_changes
+
+    gpkg = plan_dir / "biostress.gpkg"
+    if not gpkg.is_file() or "plan_measures" not in {n for n, _ in pyogrio.list_layers(gpkg)}:
+        raise BiostressError(f"{plan_dir} holds no plan (no layer 'plan_measures' in biostress.gpkg).",
+                             hint="Make one with 'biostress plan RUN --budget EUR --out FOLDER'.")
+    blocks = gpd.read_file(gpkg, layer="plan_measures").to_crs(orun.grid.crs)
+    man = json.loads((plan_dir / "manifest.json").read_text()) if (plan_dir / "manifest.json").is_file() else {}
+    block_m = float((man.get("info", {}).get("plan") or {}).get("block_m", 100.0))
+    changes = plan_changes(orun, blocks, max(1, int(round(block_m / orun.grid.cell))))
+    if not changes:
+        raise BiostressError(f"The plan in {plan_dir} changes nothing in this run's area.")
+    return changes
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, float]:

@@ -6,6 +6,6 @@ affected window only (the window grown by the indicators' reach, so the result e
 re-run) and reports the change per cell and per area unit, with the cost.
 """
 
-from .run import Change, ScenarioResult, affected_windows, run_scenario, scenario_on_context
+from .run import Change, ScenarioResult, affected_windows, plan_changes, run_scenario, scenario_on_context
 
-__all__ = ["Change", "ScenarioResult", "affected_windows", "run_scenario", "scenario_on_context"]
+__all__ = ["Change", "ScenarioResult", "affected_windows", "plan_changes", "run_scenario", "scenario_on_context"]

@@ -52,12 +52,33 @@ _SUMMED = {"runoff_volume": "m3"}
 
 @dataclass
 class Change:
-    """A measure applied on a polygon (in the run's CRS); ``part`` = share of the polygon where it
-    is applied (0-1), e.g. 0.5 when half of the paving in the drawn area is removed."""
+    """A measure applied on a polygon (in the run's CRS), or on ``cells``: the part (0-1) of each
+    cell of the run grid where it is applied (e.g. a plan's chosen blocks where the measure fits);
+    ``part`` = share of the polygon (or of ``cells``) where it is applied, e.g. 0.5 when half of the
+    paving in the drawn area is removed."""
 
     measure: str
-    geometry: Any
+    geometry: Any = None
     part: float = 1.0
+    cells: np.ndarray | None = None
+
+    def applied(self, grid: Grid, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """Part of each cell of the window ``r0:r1, c0:c1`` where the measure is applied."""
+        if self.cells is not None:
+            return np.clip(np.asarray(self.cells[r0:r1, c0:c1], dtype=np.float64), 0.0, 1.0) * self.part
+        return _coverage(self.geometry, grid.window(r0, c0, r1 - r0, c1 - c0)) * self.part
+
+    def extent(self, grid: Grid) -> tuple[int, int, int, int] | None:
+        """Rows and columns ``(r0, r1, c0, c1)`` of the cells the change touches, or None if none."""
+        if self.cells is not None:
+            rr, cc = np.nonzero(np.asarray(self.cells) > 0)
+            return (int(rr.min()), int(rr.max()) + 1, int(cc.min()), int(cc.max()) + 1) if rr.size else None
+        gx0, _, _, _ = grid.bounds
+        x0, y0, x1, y1 = shapely.bounds(self.geometry)
+        c0, c1 = math.floor((x0 - gx0) / grid.cell), math.ceil((x1 - gx0) / grid.cell)
+        r0, r1 = math.floor((grid.y1 - y1) / grid.cell), math.ceil((grid.y1 - y0) / grid.cell)
+        r0, r1, c0, c1 = max(0, r0), min(grid.height, r1), max(0, c0), min(grid.width, c1)
+        return (r0, r1, c0, c1) if r1 > r0 and c1 > c0 else None
 
 
 @dataclass
@@ -89,6 +110,44 @@ def affected_windows(cells: tuple[int, int, int, int], reach_cells: int,
 
     out = grow(r0, r1, c0, c1, reach_cells)
     return out, grow(*out, reach_cells)
+
+
+def _cells_outline(ch: Change, grid: Grid) -> Any:
+    """Polygons of the cells a cell-based change touches (for the scenario's map layer)."""
+    from rasterio import features
+
+    mask = (np.asarray(ch.cells) > 0).astype(np.uint8)
+    shapes = [shapely.geometry.shape(g) for g, v in features.shapes(mask, mask=mask.astype(bool),
+                                                                       transform=grid.transform) if v]
+    return shapely.union_all(shapes) if shapes else shapely.Polygon()
+
+
+def plan_changes(orun: Any, blocks: gpd.GeoDataFrame, block_cells: int, catalogue: Any = None) -> list[Change]:
+    """The changes a plan makes: per measure, the cells of its chosen blocks where the measure fits
+    (the same cells the plan's options counted)."""
+    from ..opportunity import measure_layers
+    from ..opportunity.variables import rule_variables
+
+    grid = orun.grid
+    if blocks.empty:
+        return []
+    need = {"measure", "geometry"}
+    if not need <= set(blocks.columns):
+        raise InputDataError(f"The plan layer lacks the columns {sorted(need - set(blocks.columns))}.")
+    ctx = orun.context()
+    variables = rule_variables(ctx)
+    out = []
+    for mid, grp in blocks.groupby("measure"):
+        chosen = np.zeros(grid.shape, bool)
+        for x0, y0, x1, y1 in shapely.bounds(grp.geometry.values):
+            c0, c1 = int(round((x0 - grid.x0) / grid.cell)), int(round((x1 - grid.x0) / grid.cell))
+            r0, r1 = int(round((grid.y1 - y1) / grid.cell)), int(round((grid.y1 - y0) / grid.cell))
+            chosen[max(r0, 0):r1, max(c0, 0):c1] = True
+        fits = np.asarray(measure_layers(ctx, catalogue, [str(mid)], variables=variables)[str(mid)]["fits"], bool)
+        cells = (fits & chosen).astype(np.float64)
+        if cells.any():
+            out.append(Change(str(mid), None, 1.0, cells))
+    return out
 
 
 def _coverage(geom: Any, grid: Grid) -> np.ndarray:
@@ -151,23 +210,25 @@ def run_scenario(run_dir: str | Path, changes: Sequence[Change], out_dir: str | 
                                  hint=f"Choose one of: {', '.join(x.id for x in cat.measures)}.")
         if not 0.0 < ch.part <= 1.0:
             raise InputDataError(f"The applied part of measure '{ch.measure}' must be in (0, 1], got {ch.part}.")
-        g = ch.geometry
-        if g is None or shapely.is_empty(g) or not shapely.is_valid(g):
-            raise InputDataError(f"The polygon of measure '{ch.measure}' is empty or invalid.",
-                                 hint="Draw a simple polygon without self-intersections.")
+        if ch.cells is not None:
+            if tuple(np.shape(ch.cells)) != grid.shape:
+                raise InputDataError(f"The cells of measure '{ch.measure}' have shape {np.shape(ch.cells)}, the "
+                                     f"run's grid {grid.shape}.")
+        else:
+            g = ch.geometry
+            if g is None or shapely.is_empty(g) or not shapely.is_valid(g):
+                raise InputDataError(f"The polygon of measure '{ch.measure}' is empty or invalid.",
+                                     hint="Draw a simple polygon without self-intersections.")
         measures.append(m)
-    # changed cells: the union of the polygons' cells
-    gx0, gy0, gx1, gy1 = grid.bounds
+    # changed cells: the union of the changes' cells
     boxes = []
     for ch in changes:
-        x0, y0, x1, y1 = shapely.bounds(ch.geometry)
-        c0, c1 = math.floor((x0 - gx0) / grid.cell), math.ceil((x1 - gx0) / grid.cell)
-        r0, r1 = math.floor((gy1 - y1) / grid.cell), math.ceil((gy1 - y0) / grid.cell)
-        r0, r1, c0, c1 = max(0, r0), min(grid.height, r1), max(0, c0), min(grid.width, c1)
-        if r1 <= r0 or c1 <= c0:
-            raise NoOverlapError(f"The polygon of measure '{ch.measure}' lies outside the area of the run.",
+        box = ch.extent(grid)
+        if box is None:
+            raise NoOverlapError(f"The {'cells' if ch.cells is not None else 'polygon'} of measure '{ch.measure}' "
+                                 "lie outside the area of the run.",
                                  hint=f"Draw it inside {grid.bounds} ({grid.crs}).")
-        boxes.append((r0, r1, c0, c1))
+        boxes.append(box)
     cells = (min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes))
     reach = max((module_reach(n, params_dir, False) or 0.0) for n in modules)
     reach_cells = int(math.ceil(reach / grid.cell)) + 2
@@ -178,13 +239,12 @@ def run_scenario(run_dir: str | Path, changes: Sequence[Change], out_dir: str | 
     files = orun.inputs_only  # indicator results are recomputed before and after
     R0, R1, C0, C1 = inw
     ctx = _window_context(inp, files, R0, R1, C0, C1, margin_m=LAYER_MARGIN_M)
-    sub = ctx.grid
     fr = np.asarray(ctx.fractions, dtype=np.float32)
     new = fr
     notes: list[str] = []
     cost_rows = []
     for ch, m in zip(changes, measures, strict=True):
-        part = _coverage(ch.geometry, sub) * ch.part
+        part = ch.applied(grid, R0, R1, C0, C1)
         part[~np.isfinite(fr).any(axis=0)] = 0.0
         before = new
         new = apply_transitions(m, new, legend, part)
@@ -270,7 +330,7 @@ def _networks(inp: StageInputs, files: RasterFiles, grid: Grid, legend: Legend, 
     fr = np.asarray(ctx.fractions, dtype=np.float32)
     new = fr
     for ch, m in zip(changes, measures, strict=True):
-        part = _coverage(ch.geometry, grid) * ch.part
+        part = ch.applied(grid, 0, grid.height, 0, grid.width)
         part[~np.isfinite(fr).any(axis=0)] = 0.0
         new = apply_transitions(m, new, legend, part)
     names = ("heat", "drought", "disturbance", "guide_species")  # the pressures guide species use, then them
@@ -302,7 +362,8 @@ def _write(out: Path, overwrite: bool, res: ScenarioResult, out_grid: Grid, chan
                          colormap=legend.colormap(), qml=qml.raster_paletted(
                              [(c.code, f"{c.name_en} / {c.name_nl}", c.colour) for c in legend.classes]))
         gdf = gpd.GeoDataFrame({"measure": [c.measure for c in changes], "part": [c.part for c in changes]},
-                               geometry=[c.geometry for c in changes], crs=grid.crs)
+                               geometry=[c.geometry if c.geometry is not None else _cells_outline(c, grid)
+                                         for c in changes], crs=grid.crs)
         run.write_vector("scenario_changes", gdf, units=None, description="Where which measure is applied")
         run.write_table("scenario_totals", res.totals, description="Change per indicator (changed cells and window)")
         run.write_table("scenario_costs", res.costs, description="Costs per change (EUR; catalogue numbers)")
