@@ -92,6 +92,16 @@ def test_tiled_equals_whole_grid(tmp_path: Path):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-4, equal_nan=True, err_msg=name)
     with rasterio.open(out1 / "heat_mitigation.tif") as a, rasterio.open(out1 / "cooling_capacity.tif") as b:
         assert np.nansum(a.read(1) > b.read(1) + 0.01) > 100  # park cooling is exercised (and crosses tiles)
+    # per unit, the stress class of the unit's mean score, by the bounds of the class table
+    import csv
+
+    from biostress.indicators.base import params_path
+
+    text = params_path("stresstest_classes.csv").read_text(encoding="utf-8").splitlines()
+    rows = list(csv.DictReader(line for line in text if not line.startswith("#")))
+    lowers = sorted(float(r["lower"]) for r in rows)
+    for mean, cls in zip(u1["stress_score_mean"], u1["stress_class"], strict=True):
+        assert cls == sum(1 for lo in lowers if mean >= lo)
     cols = [c for c in u1.columns if c.endswith(("_mean", "_max"))]
     assert cols
     for c in cols:

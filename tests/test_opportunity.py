@@ -229,6 +229,12 @@ def test_best_measure_is_the_argmax_and_count_the_fitting_measures(tmp_path):
             assert best[r, c] == first
             assert gain[r, c] == pytest.approx(top, rel=1e-6)
     assert len(np.unique(best[np.isfinite(best)])) >= 2  # the case really mixes measures
+    # one raster per measure: its own gain where it fits, NaN elsewhere
+    per = {r.name: r.array for r in compute(ctx, cat, regions=(), per_measure=True)}
+    for m in ids:
+        fits = np.asarray(layers[m]["fits"], bool)
+        assert np.isnan(per[f"opportunity_{m}"][~fits]).all()
+        np.testing.assert_allclose(per[f"opportunity_{m}"][fits], layers[m]["gain"][fits], rtol=1e-6)
 
 
 def test_proxy_gain_and_storage_water(tmp_path):

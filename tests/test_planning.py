@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_scenarios import _run_folder
 
 from biostress.errors import ConfigError
 from biostress.opportunity import measure_layers
 from biostress.planning import candidates, make_plan, write_plan
 from biostress.runs import open_run
 from biostress.store.runfolder import RunFolder
+from test_scenarios import _run_folder
 
 MEASURES = ["depaving", "street_tree", "herb_rich_grassland"]
 

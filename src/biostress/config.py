@@ -184,6 +184,7 @@ class IndicatorsSpec(_Strict):
     stress_test: bool = Field(True, description="After the indicators, run the stress test: robustness, vulnerability and five classes (docs/stresstest.md).")
     potential: bool = Field(True, description="After the indicators, compute the potential land cover and the gap between potential and current (docs/potential.md).")
     opportunity: bool = Field(True, description="After the indicators, compute the opportunity map: where each measure of the catalogue fits and what it brings (docs/opportunity.md).")
+    opportunity_per_measure: bool = Field(True, description="Also write one raster per measure (opportunity_<id>: its gain where it fits) and its sum per unit.")
     species_cell_m: float = Field(250.0, ge=10.0, le=10_000.0, description="Cell size (m) over which species records are counted (richness, sampling effort); coarser than the analysis grid so that a cell has a chance to have been visited.")
     tile_cells: int = Field(2048, ge=64, le=16384, description="Local indicators run tile by tile on tiles of this many cells square (with a halo of their reach), so memory does not grow with the area.")
     global_max_cells: int = Field(9_000_000, ge=10_000, le=400_000_000, description="Global indicators (fragmentation, connectivity, guide-species networks, species records, depressions) run on at most this many cells; a larger grid is coarsened for them by an integer factor (stated in the run's warnings).")

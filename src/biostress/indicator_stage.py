@@ -381,7 +381,15 @@ class ResultSink:
                 st.add(cov[lvl], arr)
 
     def finish(self, units: dict[str, gpd.GeoDataFrame]) -> tuple[float, float] | None:
-        """Set the colour stretch (written when the COG is made) and the unit columns."""
+        """Set the colour stretch and add the unit columns (see :func:`add_unit_columns`)."""
+        cols: dict[str, dict[str, np.ndarray]] = {}
+        out = self.finish_into(cols)
+        add_unit_columns(units, cols)
+        return out
+
+    def finish_into(self, cols: dict[str, dict[str, np.ndarray]]) -> tuple[float, float] | None:
+        """Set the colour stretch (written when the COG is made); put the unit statistics into
+        ``cols`` (level -> column -> values)."""
         if self.categorical:
             return None
         lo, hi, style = _style(self.r, self.sample.values())
@@ -389,8 +397,17 @@ class ResultSink:
         if self.any_finite:
             for lvl, st in self.stats.items():
                 for op in self.r.summarise:
-                    units[lvl][f"{self.r.name}_{op}"] = st.result(op)
+                    cols.setdefault(lvl, {})[f"{self.r.name}_{op}"] = st.result(op)
         return lo, hi
+
+
+def add_unit_columns(units: dict[str, gpd.GeoDataFrame], cols: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    """Add (or replace) columns of the units layers in one go (``units`` entries are replaced)."""
+    for lvl, c in cols.items():
+        if not c or lvl not in units:
+            continue
+        ug = units[lvl].drop(columns=[k for k in c if k in units[lvl].columns])
+        units[lvl] = pd.concat([ug, pd.DataFrame(dict(c), index=ug.index)], axis=1).copy()
 
 
 # ------------------------------------------------------------------------------------------- the stage
@@ -510,6 +527,13 @@ def run_indicators(run: RunFolder, inp: StageInputs, progress: Progress = _noop)
     if post:  # they read the indicators above, window by window
         halo = max(int(math.ceil(reach / grid.cell)) + 2 for _, _, reach in post)
         wins = tile_windows(grid.shape, max(16, int(inp.tile_cells)))
+        if inp.potential and len(wins) > 1 and any(n.startswith("guide_") for n in files.paths):
+            from .potential.compute import DEFAULT_MODULES
+
+            # guide-species networks span the area: re-running them tile by tile would cut them up
+            inp.options.setdefault("potential", {"modules": list(DEFAULT_MODULES)})
+            run.add_warning("potential: guide-species networks are not recomputed on the potential land cover when "
+                            f"the area is run in {len(wins)} tiles (they need the whole area at once)")
         margin = LAYER_MARGIN_M
         if inp.potential:
             from .potential.transitions import load_settings
@@ -517,6 +541,13 @@ def run_indicators(run: RunFolder, inp: StageInputs, progress: Progress = _noop)
             margin = max(margin, float(load_settings(inp.params_dir).natura2000_distance_m) + 2 * grid.cell)
         _run_local(run, inp, files, post, wins, halo, report, progress, total, step="stress test and potential",
                    margin_m=margin)
+    if inp.stress_test:  # the class of each unit from its mean score (the map's classes, per unit)
+        from .stresstest import classify, load_classes
+
+        classes = load_classes(inp.params_dir)
+        for ug in inp.units.values():
+            if "stress_score_mean" in ug.columns:
+                ug["stress_class"] = classify(ug["stress_score_mean"].to_numpy(dtype=float), classes)
     return report
 
 
@@ -592,8 +623,10 @@ def _run_local(run, inp, files, local, wins, halo, report, progress, total, step
             for name in set(sinks) - set(produced):  # a result a module did not produce in this tile
                 _write_empty({name: sinks[name]}, r0, r1, c0, c1)
         progress(step, len(wins), len(wins))
+        cols: dict[str, dict[str, np.ndarray]] = {}
         for s in sinks.values():
-            s.finish(inp.units)
+            s.finish_into(cols)
+        add_unit_columns(inp.units, cols)
     for name in sinks:
         report.outputs.append(name)
         files.add(name, run.path / f"{name}.tif")

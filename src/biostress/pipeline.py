@@ -598,7 +598,8 @@ def _run_indicators(run: RunFolder, prep: Prepared, summaries: dict[str, gpd.Geo
                       enabled=cfg.indicators.enabled, params_dir=params_dir, stress_test=cfg.indicators.stress_test,
                       potential=cfg.indicators.potential, opportunity=cfg.indicators.opportunity,
                       tile_cells=cfg.indicators.tile_cells,
-                      options={"species_records": {"cell_m": cfg.indicators.species_cell_m}},
+                      options={"species_records": {"cell_m": cfg.indicators.species_cell_m},
+                               "opportunity": {"per_measure": cfg.indicators.opportunity_per_measure}},
                       global_max_cells=cfg.indicators.global_max_cells)
     rep = run_indicators(run, inp, progress)
     run.set_info("indicator_tiles", {"tiles": rep.tiles, "halo_cells": rep.halo_cells, "tile_cells": inp.tile_cells,

@@ -12,29 +12,40 @@ the right, scale bar, north arrow, CRS and attribution line; written atomically)
 :func:`render_run_maps` draws the standard result maps of a run folder in English and Dutch,
 reading each raster decimated to at most ``max_cells`` cells on its long side (nearest neighbour
 for classes, the average of the non-NaN cells for values; GDAL resampling through rasterio's
-``out_shape``, using the COG overviews).
+``out_shape``, using the COG overviews), and, when the run holds a plan (layer ``plan_measures``),
+:func:`render_plan_map`: the chosen blocks coloured by measure.
 
 Colours are ColorBrewer schemes (Brewer, colorbrewer2.org): PRGn (purple = loss) and Greens
-(gain); the stress-test classes use the colours of ``stresstest_classes.csv``.
+(gain); the stress-test classes use the colours of ``stresstest_classes.csv``; the plan map uses
+Paul Tol's "muted" qualitative scheme (colour-blind-safe; Tol, SRON/EPS/TN/09-002).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+import pyogrio
 import rasterio
+import shapely
+from matplotlib.patches import Rectangle
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from ..errors import InputDataError
+from ..errors import ConfigError, InputDataError
 from ..grid import Grid
 from ..landcover.legend import NODATA, Legend, load_legend
 from .preview import (
+    _LABEL_CHARS,
+    _LEGEND_FONT,
+    _LINE_H,
+    _ROW_H,
     _TEXT,
     NO_VALUE_COLOUR,
     Lang,
@@ -68,10 +79,19 @@ __all__ = [
     "category_legend",
     "GAIN_COLOURS",
     "GAIN_NONE_COLOUR",
+    "PLAN_COLOURS",
+    "PLAN_LAYER",
+    "PLAN_OTHER_COLOUR",
+    "PLAN_SEVERAL_COLOUR",
+    "PlanLegendEntry",
+    "format_count",
+    "format_eur",
     "gain_bins",
     "gain_labels",
+    "plan_legend",
     "render_binned_map",
     "render_category_map",
+    "render_plan_map",
     "render_run_maps",
 ]
 
@@ -470,6 +490,8 @@ _DESCRIPTIONS = {
     "gap_habitat_quality": "Map of the potential gain in habitat quality (potential minus current) ({lang})",
     "gap_green_share": "Map of the potential gain in green share (potential minus current) ({lang})",
     "opportunity_gain": "Map of the expected gain of the opportunities ({lang})",
+    "plan": "Map of the plan: the measure chosen in each block, with the number of blocks and the cost "
+            "per measure ({lang})",
 }
 
 
@@ -493,6 +515,9 @@ def render_run_maps(run_dir: Path | str, grid: Grid, *, out_dir: Path | str, bou
       in percentage points, :data:`GAP_GREEN_BINS`): purple for losses, a "no change" bin around
       0, white -> dark green for gains (:data:`GAP_COLOURS`).
     * ``opportunity_gain.tif``: light -> dark green, bins from :func:`gain_bins`.
+    * the layer ``plan_measures`` of ``biostress.gpkg`` (a plan): :func:`render_plan_map`
+      (``plan_{lang}.png``), measure names from the catalogue (``params_dir``'s copy if present),
+      drawn over the extent of ``grid``.
 
     Rasters are read at most ``max_cells`` cells on the long side (:func:`_read_preview`). The
     cells inside the area are taken from ``landcover.tif`` when present (255 = outside), so that
@@ -577,4 +602,314 @@ def render_run_maps(run_dir: Path | str, grid: Grid, *, out_dir: Path | str, bou
                                      out_dir / f"opportunity_gain_{lang}.png", unit_label="", labels=labels,
                                      lang=lang, **tx, **common)  # type: ignore[arg-type]
             emit("opportunity_gain", "opportunity_gain", lang, path)
+
+    gpkg = run_dir / "biostress.gpkg"
+    if gpkg.is_file() and PLAN_LAYER in {n for n, _ in pyogrio.list_layers(gpkg)}:
+        import geopandas as gpd
+
+        from ..measures import load_catalogue
+
+        blocks = gpd.read_file(gpkg, layer=PLAN_LAYER)
+        if blocks.crs is not None and grid.crs is not None:
+            blocks = blocks.to_crs(grid.crs)
+        cat = load_catalogue(params_dir=params_dir, legend=legend)
+        for lang in ("en", "nl"):
+            path = render_plan_map(blocks, out_dir / f"plan_{lang}.png",
+                                   title=_with_area(_PTEXT[lang]["title"], area_name),
+                                   legend_title=_PTEXT[lang]["legend"], boundary=boundary, units=units,
+                                   lang=lang, attribution=attribution, catalogue=cat,  # type: ignore[arg-type]
+                                   dpi=dpi, map_size_in=map_size_in, bounds=grid.bounds)
+            emit("plan", "plan", lang, path)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan map: the measure chosen in each block
+# ---------------------------------------------------------------------------------------------
+
+#: Paul Tol's "muted" qualitative scheme (9 colours, distinct for colour-blind readers; Tol, P.,
+#: "Colour Schemes", SRON/EPS/TN/09-002, personal.sron.nl/~pault), in Tol's order. Measures get
+#: these in legend order (most blocks first); beyond nine, the rest share :data:`PLAN_OTHER_COLOUR`.
+PLAN_COLOURS: tuple[str, ...] = ("#cc6678", "#332288", "#ddcc77", "#117733", "#88ccee", "#882255", "#44aa99",
+                                 "#999933", "#aa4499")
+#: GeoPackage layer of a run's plan (block polygons with ``measure`` and ``cost``).
+PLAN_LAYER = "plan_measures"
+#: Tol's pale grey: the measures beyond the ninth, merged into one "other measures" legend row.
+PLAN_OTHER_COLOUR = "#dddddd"
+#: Blocks that hold more than one measure (plans with shared site capacity).
+PLAN_SEVERAL_COLOUR = "#777777"
+
+_PTEXT = {
+    "en": {"block": "block", "blocks": "blocks", "other": "Other measures ({n})",
+           "several": "Blocks with several measures", "none": "No measures chosen",
+           "size": "blocks of {w} × {h};\nper measure: blocks and net present cost;\n",
+           "total": "total: {n} {blocks}, {cost}", "title": "Plan: measures for the budget",
+           "legend": "Measure", "block_foot": "block size"},
+    "nl": {"block": "blok", "blocks": "blokken", "other": "Overige maatregelen ({n})",
+           "several": "Blokken met meer maatregelen", "none": "Geen maatregelen gekozen",
+           "size": "blokken van {w} × {h};\nper maatregel: blokken en netto contante kosten;\n",
+           "total": "totaal: {n} {blocks}, {cost}", "title": "Plan: maatregelen voor het budget",
+           "legend": "Maatregel", "block_foot": "blokgrootte"},
+}
+
+
+class PlanLegendEntry(NamedTuple):
+    """One row of the plan legend: ``name`` of the measure (or group) in the map language, its
+    ``colour`` (#rrggbb), the number of ``blocks`` that hold it and their total ``cost`` (EUR, the
+    plan's net present cost); ``measures`` lists the catalogue ids drawn in this colour."""
+
+    name: str
+    colour: str
+    blocks: int
+    cost: float
+    measures: tuple[str, ...]
+    lang: str = "en"
+
+    @property
+    def detail(self) -> str:
+        """``"64 blocks, EUR 344k"``."""
+        return f"{format_count(self.blocks, self.lang)} {_block_word(self.blocks, self.lang)}, " \
+               f"{format_eur(self.cost, self.lang)}"
+
+    @property
+    def label(self) -> str:
+        """``"Street tree with good rooting space — 64 blocks, EUR 344k"``."""
+        return f"{self.name} \u2014 {self.detail}"
+
+
+def _block_word(n: int, lang: str) -> str:
+    return _PTEXT[lang]["block" if n == 1 else "blocks"]
+
+
+def format_count(n: int, lang: Lang = "en") -> str:
+    """A whole number with a thousands separator: ``6,813`` (English), ``6.813`` (Dutch)."""
+    s = f"{int(n):,}"
+    return s.replace(",", ".") if lang == "nl" else s
+
+
+def format_eur(v: float, lang: Lang = "en") -> str:
+    """An amount in euros, three significant digits: English ``EUR 611``, ``EUR 12.3k``, ``EUR 344k``,
+    ``EUR 1.23M``, ``EUR 4.5bn``; Dutch ``EUR 611``, ``EUR 12.300``, ``EUR 344.000``,
+    ``EUR 1,23 mln``, ``EUR 4,5 mld``. ``0`` is ``EUR 0``; a positive amount below 0.5 ``< EUR 1``."""
+    _check_lang(lang)
+    if not math.isfinite(v):
+        raise ValueError(f"an amount must be finite, got {v}")
+    sign = "\u2212" if v < 0 else ""
+    a = abs(v)
+    if a == 0:
+        return "EUR 0"
+    if a < 0.5:
+        return "< EUR 1" if v > 0 else "> \u2212EUR 1"
+    if a < 999.5:
+        return f"{sign}EUR {a:.0f}"
+    r = float(f"{a:.3g}")  # three significant digits
+    if lang == "nl" and r < 1e6:
+        return f"{sign}EUR {format_count(int(r), 'nl')}"
+    for div, en, nl in ((1e9, "bn", " mld"), (1e6, "M", " mln"), (1e3, "k", "")):
+        if r >= div:
+            s = f"{r / div:.3g}"
+            if lang == "nl":
+                return f"{sign}EUR {s.replace('.', ',')}{nl}"
+            return f"{sign}EUR {s}{en}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _measure_name(measure_id: str, catalogue, lang: str) -> str:
+    if catalogue is None:
+        return measure_id
+    try:
+        m = catalogue.get(measure_id)
+    except ConfigError:  # a measure the catalogue does not know (another area's catalogue): its id
+        return measure_id
+    return m.name_nl if lang == "nl" else m.name_en
+
+
+def _check_blocks(blocks) -> None:
+    missing = [c for c in ("measure", "cost") if c not in blocks.columns]
+    if missing:
+        raise InputDataError(f"The plan blocks have no column(s) {missing}.",
+                             hint="Pass the layer 'plan_measures' of a plan (columns site, measure, cost, ...).")
+    if len(blocks) and (blocks.crs is None or not blocks.crs.is_projected):
+        raise InputDataError("The plan blocks have no projected CRS (metres), so no scale bar can be drawn.",
+                             hint="Give the blocks the CRS of the analysis grid (e.g. EPSG:28992).")
+    if blocks["measure"].isna().any():
+        raise InputDataError(f"{int(blocks['measure'].isna().sum())} plan block(s) have no measure.",
+                             hint="Every row of 'plan_measures' must name a catalogue measure id.")
+    cost = blocks["cost"].to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isfinite(cost).all():
+        raise InputDataError(f"{int((~np.isfinite(cost)).sum())} plan block(s) have no finite cost.",
+                             hint="Every row of 'plan_measures' needs a cost in EUR.")
+    if len(blocks) and (blocks.geometry.isna().any() or blocks.geometry.is_empty.any()):
+        raise InputDataError("Some plan blocks have no geometry.", hint="Every row needs its block polygon.")
+
+
+def _block_keys(blocks) -> np.ndarray:
+    """One key per row: rows with the same block polygon share a key (WKB, normalised)."""
+    return blocks.geometry.normalize().to_wkb().to_numpy()
+
+
+def plan_legend(blocks, lang: Lang = "en", catalogue=None,
+                colours: Sequence[str] = PLAN_COLOURS) -> tuple[list[PlanLegendEntry], np.ndarray]:
+    """Legend of a plan and the fill colour of each row of ``blocks`` (GeoDataFrame with columns
+    ``measure`` (catalogue id) and ``cost`` (EUR)).
+
+    One entry per measure, ordered by number of blocks (most first), then cost (highest first),
+    then id; names from ``catalogue`` (``name_en`` / ``name_nl``; the id when the catalogue lacks it
+    or is None). The first ``len(colours)`` measures get ``colours`` in that order; if there are
+    more, the first ``len(colours) - 1`` keep theirs and the rest are merged into one "Other
+    measures (k)" entry in :data:`PLAN_OTHER_COLOUR` (its blocks and cost are the sums). Blocks =
+    rows of the measure; cost = sum of their ``cost``. Rows whose block polygon is also that of
+    another row with a different measure are coloured :data:`PLAN_SEVERAL_COLOUR`, and a last
+    entry "Blocks with several measures" gives their number of distinct blocks and their cost.
+    """
+    _check_lang(lang)
+    _check_blocks(blocks)
+    if not colours:
+        raise ValueError("at least one colour is needed")
+    meas = blocks["measure"].astype(str).to_numpy()
+    cost = blocks["cost"].to_numpy(dtype=np.float64)
+    ids, inv, counts = np.unique(meas, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=cost, minlength=len(ids))
+    order = sorted(range(len(ids)), key=lambda i: (-counts[i], -sums[i], ids[i]))
+    n_col = len(order) if len(order) <= len(colours) else len(colours) - 1
+    entries: list[PlanLegendEntry] = []
+    colour_of: dict[str, str] = {}
+    for i in order[:n_col]:
+        c = colours[len(entries)].lower()
+        colour_of[ids[i]] = c
+        entries.append(PlanLegendEntry(_measure_name(ids[i], catalogue, lang), c, int(counts[i]),
+                                       float(sums[i]), (str(ids[i]),), lang))
+    rest = order[n_col:]
+    if rest:
+        for i in rest:
+            colour_of[ids[i]] = PLAN_OTHER_COLOUR
+        entries.append(PlanLegendEntry(_PTEXT[lang]["other"].format(n=len(rest)), PLAN_OTHER_COLOUR,
+                                       int(sum(counts[i] for i in rest)), float(sum(sums[i] for i in rest)),
+                                       tuple(str(ids[i]) for i in rest), lang))
+    fill = np.array([colour_of[m] for m in meas], dtype=object)
+    if len(blocks):
+        keys = _block_keys(blocks)
+        _, kinv = np.unique(keys, return_inverse=True)
+        # blocks with more than one distinct measure
+        pairs = np.unique(np.stack([kinv, inv]), axis=1)
+        multi = np.bincount(pairs[0], minlength=kinv.max() + 1) > 1
+        several = multi[kinv]
+        if several.any():
+            fill[several] = PLAN_SEVERAL_COLOUR
+            entries.append(PlanLegendEntry(_PTEXT[lang]["several"], PLAN_SEVERAL_COLOUR, int(multi.sum()),
+                                           float(cost[several].sum()), tuple(sorted(set(meas[several]))), lang))
+    return entries, fill
+
+
+def _block_size(blocks) -> tuple[float, float]:
+    """Width and height of the largest block (m): blocks on the grid edge may be cut."""
+    b = blocks.geometry.bounds
+    return float((b["maxx"] - b["minx"]).max()), float((b["maxy"] - b["miny"]).max())
+
+
+def _plan_bounds(blocks, boundary, units) -> tuple[float, float, float, float]:
+    """Extent of the blocks, the boundary and the units (in the blocks' CRS), 2 % padding."""
+    boxes = []
+    if len(blocks):
+        boxes.append(tuple(float(v) for v in blocks.total_bounds))
+    if boundary is not None and not boundary.is_empty:
+        boxes.append(tuple(float(v) for v in boundary.bounds))
+    if units is not None and len(units):
+        u = units.to_crs(blocks.crs) if (blocks.crs is not None and units.crs is not None) else units
+        boxes.append(tuple(float(v) for v in u.total_bounds))
+    if not boxes:
+        raise ValueError("nothing to draw: no blocks, no boundary and no units (or pass bounds)")
+    xmin, ymin = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    xmax, ymax = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    pad = 0.02 * max(xmax - xmin, ymax - ymin)
+    return xmin - pad, ymin - pad, xmax + pad, ymax + pad
+
+
+def _plan_legend_height(entries: list[PlanLegendEntry], subtitle: str) -> float:
+    sub = (0.2 * (subtitle.count("\n") + 1) + 0.15) if subtitle else 0.0
+    return 0.35 + sub + sum(_plan_row_height(e) for e in entries)
+
+
+def _plan_row_height(e: PlanLegendEntry) -> float:
+    return _ROW_H + _LINE_H * len(textwrap.wrap(e.name, _LABEL_CHARS) or [""])
+
+
+def _draw_plan_legend(ax, title: str, subtitle: str, entries: list[PlanLegendEntry]) -> None:
+    """Legend at the top of the panel: per entry a swatch, the measure name (wrapped) and below it,
+    in grey, the number of blocks and the cost."""
+    y = 0.0
+    ax.text(0, y, title, fontsize=_LEGEND_FONT + 2, fontweight="bold", va="top", ha="left")
+    y += 0.35
+    if subtitle:
+        ax.text(0, y, subtitle, fontsize=_LEGEND_FONT - 1, va="top", ha="left", color="#444444", linespacing=1.3)
+        y += 0.2 * (subtitle.count("\n") + 1) + 0.15
+    for e in entries:
+        lines = textwrap.wrap(e.name, _LABEL_CHARS) or [""]
+        ax.add_patch(Rectangle((0, y), 0.32, 0.18, facecolor=e.colour, edgecolor="#444444", linewidth=0.5))
+        for i, line in enumerate(lines):
+            ax.text(0.45, y + 0.09 + i * _LINE_H, line, fontsize=_LEGEND_FONT, va="center", ha="left")
+        ax.text(0.45, y + 0.09 + len(lines) * _LINE_H, e.detail, fontsize=_LEGEND_FONT - 1, va="center",
+                ha="left", color="#444444")
+        y += _plan_row_height(e)
+
+
+def render_plan_map(blocks, out_png: Path, *, title: str, legend_title: str, boundary=None, units=None,
+                    lang: Lang = "en", attribution: str = "", catalogue=None, dpi: int = 150,
+                    map_size_in: float = 9.0, bounds: tuple[float, float, float, float] | None = None) -> Path:
+    """Map of a plan to ``out_png`` (PNG, written atomically); returns its path.
+
+    ``blocks``: GeoDataFrame of the chosen blocks (layer ``plan_measures``: block polygons with at
+    least ``measure`` = catalogue id and ``cost`` = net present cost in EUR), in a projected CRS.
+    Each block is filled with the colour of its measure (:func:`plan_legend`: Tol's muted
+    colour-blind-safe scheme, most blocks first); the legend names each measure in ``lang``
+    (``catalogue``: a :class:`biostress.measures.Catalogue`; None = the built-in one) with its
+    number of blocks and total cost, e.g. "Street tree with good rooting space — 64 blocks,
+    EUR 344k"; the subtitle gives the block size and the plan's totals. ``units`` (GeoDataFrame,
+    reprojected to the blocks' CRS) are outlined thin grey, ``boundary`` (shapely, blocks' CRS)
+    thick black; scale bar, north arrow, CRS and ``attribution`` as on the other maps. ``bounds``
+    (xmin, ymin, xmax, ymax) fixes the extent shown (default: blocks, boundary and units, 2 %
+    padding). An empty plan draws the outlines with "No measures chosen".
+    """
+    import geopandas as gpd
+
+    from ..measures import load_catalogue
+
+    _check_lang(lang)
+    if not isinstance(blocks, gpd.GeoDataFrame):
+        raise InputDataError("The plan blocks must be a GeoDataFrame (layer 'plan_measures').")
+    _check_blocks(blocks)
+    if catalogue is None:
+        catalogue = load_catalogue()
+    crs = blocks.crs if blocks.crs is not None else (units.crs if units is not None else None)
+    entries, fill = plan_legend(blocks, lang, catalogue)
+    t = _PTEXT[lang]
+    if len(blocks):
+        w, h = _block_size(blocks)
+        n_blocks = len(np.unique(_block_keys(blocks)))
+        subtitle = t["size"].format(w=format_length(w), h=format_length(h)) + t["total"].format(
+            n=format_count(n_blocks, lang), blocks=_block_word(n_blocks, lang),
+            cost=format_eur(float(blocks["cost"].sum()), lang))
+        foot = f" · {t['block_foot']} {format_length(w)}"
+    else:
+        subtitle, foot = t["none"], ""
+    if bounds is None:
+        bounds = _plan_bounds(blocks, boundary, units)
+    footer = _footer_lines([_crs_text(crs, lang) + foot, attribution], _fig_width(bounds, map_size_in))
+    lay = _layout(bounds, _plan_legend_height(entries, subtitle), len(footer), map_size_in, title)
+    ax = lay.ax_map
+    if len(blocks):
+        # one dissolved polygon per colour: no antialiasing seams between neighbouring blocks;
+        # "several measures" last, on top of the blocks it shares
+        geoms = blocks.geometry.to_numpy()
+        for colour in sorted(set(fill), key=lambda c: c == PLAN_SEVERAL_COLOUR):
+            merged = shapely.union_all(geoms[fill == colour])
+            gpd.GeoSeries([merged], crs=blocks.crs).plot(ax=ax, color=colour, linewidth=0, zorder=5)
+    if units is not None and len(units):
+        u = units.to_crs(crs) if (crs is not None and units.crs is not None) else units
+        u.boundary.plot(ax=ax, color="#8c8c8c", linewidth=0.35, zorder=10)
+    _draw_outlines(ax, None, boundary, crs)
+    _setup_map_axes(ax, lay.bounds)  # after plotting: geopandas autoscales
+    _draw_plan_legend(lay.ax_panel, legend_title, subtitle, entries)
+    _draw_furniture(lay, lang)
+    _draw_footer(lay.fig, lay.fig_w, footer)
+    return _save_atomic(lay.fig, out_png, dpi)

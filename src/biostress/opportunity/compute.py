@@ -230,9 +230,10 @@ def _table_row(m: Measure, lay: Mapping[str, np.ndarray], missing: Sequence[str]
 
 
 def compute(ctx: IndicatorContext, catalogue: Catalogue | None = None, measures: Iterable[str] | None = None, *,
-            regions: Sequence[str] = ("NL",), on: date | None = None) -> list[IndicatorResult]:
+            regions: Sequence[str] = ("NL",), on: date | None = None, per_measure: bool = False) -> list[IndicatorResult]:
     """``opportunity_gain``, ``opportunity_best_measure`` and ``opportunity_count`` with the table
-    ``opportunity_measures`` (see the module docstring)."""
+    ``opportunity_measures`` (see the module docstring); with ``per_measure`` also
+    ``opportunity_<measure id>``: the combined gain of that measure where it fits (NaN elsewhere)."""
     cat = catalogue if catalogue is not None else load_catalogue(params_dir=ctx.params_dir, legend=ctx.legend)
     chosen = _choose(cat, measures)
     run = _Run(ctx, None, None, regions, on)
@@ -242,6 +243,7 @@ def compute(ctx: IndicatorContext, catalogue: Catalogue | None = None, measures:
     best = np.zeros(shape, dtype=np.int32)
     count = np.zeros(shape, dtype=np.int32)
     rows = []
+    per: list[IndicatorResult] = []
     for i, (m, lay) in enumerate(_iter_layers(run, chosen), start=1):
         f = lay["fits"]
         count += f
@@ -251,6 +253,13 @@ def compute(ctx: IndicatorContext, catalogue: Catalogue | None = None, measures:
         best_gain = np.where(better, g, best_gain)
         rows.append(_table_row(m, lay, run.missing_by_measure.get(m.id, ()), run.unquantified.get(m.id, []),
                                proxy=not m.transitions))
+        if per_measure:
+            per.append(IndicatorResult(
+                name=f"opportunity_{m.id}", array=np.where(f, lay["gain"], np.nan).astype(np.float32),
+                units="m2 habitat-equivalent per cell",
+                description=f"Combined gain of '{m.name_en}' where its rule fits (NaN where it does not)",
+                title_en=f"Opportunity: {m.name_en}", title_nl=f"Kans: {m.name_nl}", palette="good_high", vmin=0.0,
+                summarise=("sum",), proxy=not m.transitions))
     inside = run.inside
     gain = np.where(inside, np.where(np.isfinite(best_gain), best_gain, 0.0), np.nan).astype(np.float32)
     best_map = np.where(inside, best, np.nan).astype(np.float32)
@@ -297,7 +306,7 @@ def compute(ctx: IndicatorContext, catalogue: Catalogue | None = None, measures:
             description="Number of measures of the catalogue whose rule fits the cell",
             title_en="Opportunities: number of fitting measures", title_nl="Kansen: aantal passende maatregelen",
             palette="good_high", vmin=0.0, vmax=float(len(chosen)), summarise=("mean", "max")),
-    ]
+    ] + per
 
 
 def _ev(params: GainParams, item: str) -> str:
