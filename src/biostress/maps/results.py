@@ -629,12 +629,13 @@ def render_run_maps(run_dir: Path | str, grid: Grid, *, out_dir: Path | str, bou
 
 #: Paul Tol's "muted" qualitative scheme (9 colours, distinct for colour-blind readers; Tol, P.,
 #: "Colour Schemes", SRON/EPS/TN/09-002, personal.sron.nl/~pault), in Tol's order. Measures get
-#: these in legend order (most blocks first); beyond nine, the rest share :data:`PLAN_OTHER_COLOUR`.
-PLAN_COLOURS: tuple[str, ...] = ("#cc6678", "#332288", "#ddcc77", "#117733", "#88ccee", "#882255", "#44aa99",
+#: these in legend order (most blocks first); with more than nine measures the first eight keep
+#: theirs and the rest share :data:`PLAN_OTHER_COLOUR` (see :func:`plan_legend`).
+PLAN_COLOURS: tuple[str, ...] = ("#cc6677", "#332288", "#ddcc77", "#117733", "#88ccee", "#882255", "#44aa99",
                                  "#999933", "#aa4499")
 #: GeoPackage layer of a run's plan (block polygons with ``measure`` and ``cost``).
 PLAN_LAYER = "plan_measures"
-#: Tol's pale grey: the measures beyond the ninth, merged into one "other measures" legend row.
+#: Tol's pale grey: the measures without a colour of their own, one "other measures" legend row.
 PLAN_OTHER_COLOUR = "#dddddd"
 #: Blocks that hold more than one measure (plans with shared site capacity).
 PLAN_SEVERAL_COLOUR = "#777777"
