@@ -278,6 +278,35 @@ def scenario(
         _fail(e)
 
 
+@app.command("natura2000")
+def natura2000(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder whose area is near the site.", file_okay=False)],
+    site: Annotated[str | None, typer.Option("--site", help="Site code or name (see --list).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder to write.")] = None,
+    distance: Annotated[float, typer.Option("--distance", help="Width of the surrounding zone in m.")] = 1000.0,
+    list_: Annotated[bool, typer.Option("--list", help="List the Natura 2000 sites of the run and stop.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing folder (atomically).")] = False,
+) -> None:
+    """Natura 2000 surroundings: pressures on a site from its zone, promising measures there and what they cost and earn."""
+    from .natura2000.run import list_sites, write_surroundings
+
+    try:
+        if list_:
+            t = Table("code", "name", "area ha", "distance to the area m")
+            for r in list_sites(run_dir).itertuples():
+                t.add_row(str(r.code), str(r.name), f"{r.area_ha:,.0f}", f"{r.distance_to_area_m:,.0f}")
+            out.print(t)
+            return
+        if not site or out_dir is None:
+            raise BiostressError("Give --site CODE and --out FOLDER (or --list to see the sites).")
+        t0 = time.perf_counter()
+        p = write_surroundings(run_dir, site, out_dir, distance_m=distance, overwrite=overwrite)
+        if _state["verbosity"] >= 0:
+            out.print(f"[bold green]Done[/bold green] in {time.perf_counter() - t0:.1f} s: [bold]{p}[/bold]")
+    except BiostressError as e:
+        _fail(e)
+
+
 def _plan_changes(orun, plan_dir: Path):
     import geopandas as gpd
     import pyogrio
