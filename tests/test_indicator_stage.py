@@ -174,3 +174,11 @@ def test_reach_of_the_local_indicators():
     assert module_reach("drought", None, False) == drought_params().proxy_radius_m
     assert module_reach("flooding", None, False) == 0.0 and module_reach("flooding", None, True) is None
     assert module_reach("guide_species", None, False) is None
+
+
+def test_species_records_coarsening_keeps_whole_aggregation_cells(tmp_path: Path):
+    grid, legend, fp, dp, roads, units = _landcover(tmp_path)  # 20 m cells
+    rep, u, out = _run(tmp_path, "sr", grid, legend, fp, dp, roads, units, enabled=["species_records"],
+                       global_max_cells=5000, options={"species_records": {"cell_m": 100.0}})
+    f = rep.coarsened["species_records"]
+    assert f > 1 and (100.0 / 20.0) % f == 0  # 100 m = 5 cells of 20 m: f divides it

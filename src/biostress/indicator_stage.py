@@ -682,6 +682,10 @@ def _run_global(run, inp: StageInputs, files: RasterFiles, name: str, mod, repor
 
     grid = inp.grid
     f = coarsen_factor(grid.shape, inp.global_max_cells)
+    if f > 1 and name == "species_records":
+        # records are counted on cells of cell_m: the coarse cell must divide them (e.g. 250 m = 5 x 50 m)
+        k = max(1, int(round(float(inp.options.get(name, {}).get("cell_m", 250.0)) / grid.cell)))
+        f = next((d for d in range(f, k + 1) if k % d == 0), k)
     if f == 1:
         g = grid
         fr = files.read("__fractions__", (0, grid.height), (0, grid.width), band=None)
