@@ -6,6 +6,7 @@ error (bad arguments, invalid area file, refused path, output exists without --o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -50,9 +51,10 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=err, disable=_state["verbosity"] < 0 or not err.is_terminal, transient=False)
 
 
-def _run_with_progress(area, out_dir: Path, overwrite: bool):
-    from .pipeline import run_area
-
+@contextlib.contextmanager
+def _progress_callback():
+    """A ``progress(step, done, total)`` callback drawing one bar per step (a line per step when
+    stderr is not a terminal)."""
     tasks: dict[str, int] = {}
     with _progress() as prog:
         def cb(step: str, done: int, total: int) -> None:
@@ -62,6 +64,13 @@ def _run_with_progress(area, out_dir: Path, overwrite: bool):
                     err.print(f"  {step} ...")
             prog.update(tasks[step], completed=done, total=max(total, 1))
 
+        yield cb
+
+
+def _run_with_progress(area, out_dir: Path, overwrite: bool):
+    from .pipeline import run_area
+
+    with _progress_callback() as cb:
         return run_area(area, out_dir, overwrite=overwrite, progress=cb)
 
 
@@ -247,13 +256,7 @@ def scenario(
         else:
             raise BiostressError("Say what changes: --measure ID with --polygon FILE, or --plan FOLDER.")
         t0 = time.perf_counter()
-        tasks: dict[str, int] = {}
-        with _progress() as prog:
-            def cb(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = prog.add_task(step, total=max(total, 1))
-                prog.update(tasks[step], completed=done, total=max(total, 1))
-
+        with _progress_callback() as cb:
             res = run_scenario(run_dir, changes, out_dir, overwrite=overwrite, networks=networks, progress=cb)
         if _state["verbosity"] >= 0:
             what = ", ".join(f"{c.name_en} on {c.area_ha:.2f} ha" for c in res.costs.itertuples())
@@ -363,13 +366,7 @@ def plan(
         weights, targets = _pairs(weight, "weight"), _pairs(target, "target")
         orun = open_run(run_dir)
         t0 = time.perf_counter()
-        tasks: dict[str, int] = {}
-        with _progress() as prog:
-            def cb(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = prog.add_task(step, total=max(total, 1))
-                prog.update(tasks[step], completed=done, total=max(total, 1))
-
+        with _progress_callback() as cb:
             block = max(1, int(round(block_m / orun.grid.cell)))
             cands = candidates(orun.inputs, orun.files, block_cells=block, measures=measure, progress=cb)
             p = make_plan(cands, orun.grid, budget=budget, weights=weights, targets=targets, method=method)
