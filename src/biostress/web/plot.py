@@ -1,0 +1,335 @@
+"""The plot card: what the map says about one place, and which measures fit there.
+
+For a point (WGS84 lon/lat or RD New metres) the card gives:
+
+* the value of every raster layer of the run at the grid cell holding the point (read from the
+  run's COGs: the same numbers as the rasters), with its legend class label and colour;
+* the buurt (finest area unit) holding the point, the stress class, the potential land cover and the
+  gap layers, the pressures;
+* the measures of the catalogue evaluated on the cells whose centre lies within ``radius_m``
+  (default 25 m) of the point: for each measure the number of those cells where its ``fits`` rule
+  holds and, summed over them (each cell = one application, as in the opportunity map and the plan
+  candidates, :mod:`biostress.opportunity.compute`), the combined gain (m2 habitat-equivalent),
+  cooling (m2 x CC), water held for the design storm (m3), the net present cost ``cost_eur`` (EUR over
+  the finance horizon; < 0 = net income), the investment ``capex_eur`` and the equivalent annual cost,
+  plus the measure's subsidies from the catalogue.
+
+The measure layers are computed with :func:`biostress.opportunity.measure_layers` on blocks of
+``BLOCK`` x ``BLOCK`` cells grown by the opportunity map's reach (300 m: the 200 m disc of the
+urban/rural setting and the water distances see the same surroundings as in the pipeline run), and
+kept in an LRU cache, so the first click in a block takes a few hundred ms and later clicks there
+read the cache. The distance to Natura 2000 is computed once for the whole grid.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputDataError
+from .layers import LANGS
+from .state import RunState
+
+__all__ = ["BLOCK", "PLOT_RADIUS_M", "PlotService"]
+
+PLOT_RADIUS_M = 25.0
+BLOCK = 32
+#: measure layers kept per block (see :data:`biostress.opportunity.compute.LAYERS`)
+KEEP = ("fits", "units", "area_m2", "gain_bio", "cooling", "water_m3", "gain", "cost_npv", "capex", "eac")
+ACCEPTED_CRS = ("EPSG:4326", "EPSG:28992")
+_NO_DATA = ("geen gegevens", "no data")
+
+
+class PointOutside(InputDataError):
+    """The point lies outside the run's area."""
+
+
+class PlotService:
+    """Plot cards of one run (thread-safe; see the module docstring)."""
+
+    def __init__(self, state: RunState, *, radius_m: float = PLOT_RADIUS_M, max_blocks: int = 96) -> None:
+        self.state = state
+        self.radius_m = float(radius_m)
+        self.max_blocks = max_blocks
+        self._blocks: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._compute_lock = threading.Lock()
+        self._orun: Any = None
+        self._n2k: np.ndarray | None = None
+        self._n2k_done = False
+        self._gain_params: Any = None
+        self._halo: int | None = None
+        self._rules: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------------------------
+    def locate(self, x: float, y: float, crs: str) -> tuple[float, float, int, int]:
+        """The point in the run's CRS and its cell ``(row, col)``; :class:`PointOutside` off the area."""
+        crs = (crs or "EPSG:4326").upper()
+        if crs not in ACCEPTED_CRS and crs != self.state.grid.crs.upper():
+            raise InputDataError(f"Unknown crs {crs!r}.", hint="Use EPSG:4326 (lon, lat) or EPSG:28992 (RD New).")
+        gx, gy = self.state.to_grid(x, y, crs) if crs != self.state.grid.crs.upper() else (float(x), float(y))
+        cell = self.state.cell_of(gx, gy)
+        lc = self.state.sources.get("landcover")
+        if cell is None or (lc is not None and lc.value_at(*cell) is None):
+            raise PointOutside(f"The point ({x}, {y}) lies outside the area of this run.",
+                               hint="Click inside the area, or search an address in it.")
+        return gx, gy, cell[0], cell[1]
+
+    def _values_block(self, br: int, bc: int) -> dict[str, np.ndarray]:
+        """All raster layers on block ``(br, bc)`` (float64, NaN = no value), cached."""
+        key = ("values", br, bc)
+        with self._lock:
+            got = self._blocks.get(key)
+            if got is not None:
+                self._blocks.move_to_end(key)
+                return got
+        r0, c0 = br * BLOCK, bc * BLOCK
+        got = {lid: src.window(r0, r0 + BLOCK, c0, c0 + BLOCK) for lid, src in self.state.sources.items()}
+        with self._lock:
+            self._blocks[key] = got
+            self._trim()
+        return got
+
+    def _trim(self) -> None:
+        while len(self._blocks) > self.max_blocks:
+            self._blocks.popitem(last=False)
+
+    def _value(self, lid: str, row: int, col: int, lang: str, block: dict[str, np.ndarray]) -> dict[str, Any]:
+        lay = self.state.layers[lid]
+        a = block[lid]
+        rr, cc = row % BLOCK, col % BLOCK
+        v = float(a[rr, cc]) if rr < a.shape[0] and cc < a.shape[1] else math.nan
+        v = v if math.isfinite(v) else None
+        if v is not None and lay.style is not None and lay.style.kind == "categorical" and v == int(v):
+            v = int(v)  # a class code
+        li = LANGS.index(lang)
+        style = lay.style
+        return {"id": lid, "title": lay.title[li], "value": v, "unit": lay.unit[li],
+                "class_label": (style.label_of(v, lang) if style and v is not None else None) or
+                (_NO_DATA[li] if v is None else None),
+                "colour": style.colour_of(v) if style and v is not None else None}
+
+    def card(self, x: float, y: float, crs: str = "EPSG:4326", lang: str = "nl", *,
+             measures: bool = True) -> dict[str, Any]:
+        """The plot card of point ``(x, y)`` in ``crs`` (see the module docstring)."""
+        gx, gy, row, col = self.locate(x, y, crs)
+        lon, lat = self.state.to_wgs84(gx, gy)
+        values, pressures, potential, guide, other = [], [], [], [], []
+        stress: dict[str, Any] | None = None
+        block = self._values_block(row // BLOCK, col // BLOCK)
+        for lid, lay in self.state.layers.items():
+            if lay.kind != "raster" or lid not in self.state.sources:
+                continue
+            item = self._value(lid, row, col, lang, block)
+            if lid == "stress_class":
+                v = item["value"]
+                cls = next((c for c in self.state.classes if v is not None and c.code == int(round(v))), None)
+                stress = {**item, "label": item["class_label"], "colour_cb": cls.colour_cb if cls else None}
+                continue
+            {"current": values, "stress": values, "pressures": pressures, "potential": potential,
+             "guide_species": guide}.get(lay.group, other).append(item)
+        g = self.state.grid
+        out: dict[str, Any] = {
+            "x": lon, "y": lat, "crs": "EPSG:4326",
+            "x_run": gx, "y_run": gy, "crs_run": g.crs,
+            "cell": {"row": row, "col": col, "size_m": g.cell,
+                     "centre": [g.x0 + (col + 0.5) * g.cell, g.y1 - (row + 0.5) * g.cell]},
+            "buurt": self._unit(gx, gy), "units": self._units(gx, gy),
+            "values": values, "stress_class": stress, "pressures": pressures,
+            "potential": {"values": potential,
+                          "landcover": next((v for v in potential if v["id"] == "potential_landcover"), None)},
+            "opportunities": other, "guide_species": guide,
+            "radius_m": self.radius_m,
+            "measures": self.measures(gx, gy, lang) if measures else None,
+            "report_url": self._report_url(lon, lat, lang),
+            "lang": lang,
+        }
+        return out
+
+    def _units(self, gx: float, gy: float) -> dict[str, dict[str, str] | None]:
+        out: dict[str, dict[str, str] | None] = {}
+        for level, u in self.state.units.items():
+            i = u.at(gx, gy)
+            out[level] = None if i is None else {"code": str(u.frame["code"].iloc[i]),
+                                                  "name": str(u.frame.get("name", u.frame["code"]).iloc[i])}
+        return out
+
+    def _unit(self, gx: float, gy: float) -> dict[str, str] | None:
+        units = self._units(gx, gy)
+        for level in ("buurt", "wijk", "gemeente", *units):
+            if units.get(level):
+                return {**units[level], "level": level}  # type: ignore[dict-item]
+        return None
+
+    @staticmethod
+    def _report_url(lon: float, lat: float, lang: str) -> str | None:
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec("biostress.report.plot") is not None
+        except (ImportError, ValueError):
+            found = False
+        return f"/api/report?x={lon:.7f}&y={lat:.7f}&lang={lang}&format=html" if found else None
+
+    # ------------------------------------------------------------------------------------------------
+    # measures within the radius
+    # ------------------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        if self._orun is not None:
+            return
+        from ..indicator_stage import module_reach
+        from ..opportunity.gain import load_gain_params
+        from ..runs import open_run
+
+        orun = open_run(self.state.run_dir, params_dir=self.state.params_dir)
+        self._gain_params = load_gain_params(self.state.params_dir, orun.legend)
+        reach = module_reach("opportunity", self.state.params_dir, False)
+        reach = 300.0 if reach is None else float(reach)
+        self._halo = int(math.ceil(reach / self.state.grid.cell))
+        self._orun = orun
+
+    def warm(self) -> None:
+        """Open the run and compute the whole-grid distances now (call in a background thread at start),
+        so the first click only computes its block."""
+        with self._compute_lock:
+            self._setup()
+            self._n2k_distance()
+
+    def _n2k_distance(self) -> np.ndarray | None:
+        if not self._n2k_done:
+            from ..opportunity.variables import distance_to_polygons
+
+            sites = self._orun.layers.get("natura2000")
+            self._n2k = None if sites is None else distance_to_polygons(self._orun.grid, sites).astype(np.float32)
+            self._n2k_done = True
+        return self._n2k
+
+    def _block(self, br: int, bc: int) -> dict[str, Any]:
+        key = (br, bc)
+        with self._lock:
+            got = self._blocks.get(key)
+            if got is not None:
+                self._blocks.move_to_end(key)
+                return got
+        with self._compute_lock:  # one block at a time (CPU-bound), and never twice
+            with self._lock:
+                got = self._blocks.get(key)
+            if got is not None:
+                return got
+            got = self._compute_block(br, bc)
+            with self._lock:
+                self._blocks[key] = got
+                self._trim()
+            return got
+
+    def _compute_block(self, br: int, bc: int) -> dict[str, Any]:
+        from ..measures.rules import Rule
+        from ..opportunity import measure_layers
+        from ..opportunity.variables import RuleVariables, rule_variables
+
+        self._setup()
+        g = self.state.grid
+        r0, r1 = br * BLOCK, min(g.height, (br + 1) * BLOCK)
+        c0, c1 = bc * BLOCK, min(g.width, (bc + 1) * BLOCK)
+        h = int(self._halo or 0)
+        R0, R1, C0, C1 = max(0, r0 - h), min(g.height, r1 + h), max(0, c0 - h), min(g.width, c1 + h)
+        ctx = self._orun.context(R0, R1, C0, C1)
+        n2k = self._n2k_distance()
+        ctx.layers = {k: v for k, v in (ctx.layers or {}).items() if k != "natura2000"}
+        var = rule_variables(ctx)
+        values = dict(var)
+        missing = list(var.missing)
+        if n2k is not None:
+            inside = np.nan_to_num(np.asarray(ctx.inside, dtype=np.float64)) > 0
+            values["distance_natura2000_m"] = np.where(inside, n2k[R0:R1, C0:C1].astype(np.float64), np.nan)
+            missing = [m for m in missing if m != "distance_natura2000_m"]
+        variables = RuleVariables(values, missing, var.notes)
+        layers = measure_layers(ctx, self.state.catalogue, params=self._gain_params, variables=variables)
+        inner = (slice(r0 - R0, r1 - R0), slice(c0 - C0, c1 - C0))
+        ids = list(layers)
+        unknown = []
+        for mid in ids:
+            rule = self._rules.get(mid)
+            if rule is None:
+                rule = Rule.parse(self.state.catalogue.get(mid).fits.rule)
+                self._rules[mid] = rule
+            unknown.append([v for v in sorted(rule.variables) if v in set(missing)])
+        fits = np.stack([np.asarray(layers[m]["fits"][inner], dtype=bool) for m in ids])
+        vals = np.stack([np.stack([np.asarray(layers[m][k][inner], dtype=np.float32) for k in KEEP[1:]])
+                         for m in ids])
+        return {"r0": r0, "c0": c0, "ids": ids, "unknown": unknown, "fits": fits, "values": vals}
+
+    def cells_within(self, gx: float, gy: float) -> list[tuple[int, int]]:
+        """Cells whose centre lies within ``radius_m`` of ``(gx, gy)`` (the cell holding the point at least)."""
+        g = self.state.grid
+        n = int(math.ceil(self.radius_m / g.cell)) + 1
+        own = self.state.cell_of(gx, gy)
+        out = []
+        if own is None:
+            return out
+        r, c = own
+        for rr in range(max(0, r - n), min(g.height, r + n + 1)):
+            cy = g.y1 - (rr + 0.5) * g.cell
+            for cc in range(max(0, c - n), min(g.width, c + n + 1)):
+                cx = g.x0 + (cc + 0.5) * g.cell
+                if math.hypot(cx - gx, cy - gy) <= self.radius_m + 1e-9:
+                    out.append((rr, cc))
+        return out or [own]
+
+    def measure_sums(self, gx: float, gy: float) -> dict[str, dict[str, Any]]:
+        """Per measure: cells within the radius where it fits and the sums of its layers over them
+        (None where no fitting cell has a value)."""
+        cells = self.cells_within(gx, gy)
+        by_block: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for r, c in cells:
+            by_block.setdefault((r // BLOCK, c // BLOCK), []).append((r, c))
+        ids: list[str] = []
+        unknown: list[list[str]] = []
+        n_fit = sums = has = None
+        for (br, bc), cs in by_block.items():
+            blk = self._block(br, bc)
+            rr = np.array([r - blk["r0"] for r, _ in cs])
+            cc = np.array([c - blk["c0"] for _, c in cs])
+            f = blk["fits"][:, rr, cc]  # (measures, cells)
+            v = np.where(f[:, None, :], blk["values"][:, :, rr, cc].astype(np.float64), np.nan)
+            if n_fit is None:
+                ids, unknown = blk["ids"], blk["unknown"]
+                n_fit, sums, has = f.sum(axis=1), np.nansum(v, axis=2), np.isfinite(v).any(axis=2)
+            else:
+                n_fit, sums, has = n_fit + f.sum(axis=1), sums + np.nansum(v, axis=2), has | np.isfinite(v).any(axis=2)
+        out: dict[str, dict[str, Any]] = {}
+        for i, mid in enumerate(ids):
+            d: dict[str, Any] = {"cells": len(cells), "cells_fit": int(n_fit[i]), "unknown": unknown[i]}
+            for j, k in enumerate(KEEP[1:]):
+                d[k] = float(sums[i, j]) if has[i, j] else None
+            out[mid] = d
+        return out
+
+    def measures(self, gx: float, gy: float, lang: str) -> list[dict[str, Any]]:
+        """The measures list of the card (fitting ones first, by gain)."""
+        sums = self.measure_sums(gx, gy)
+        out = []
+        for m in self.state.catalogue.measures:
+            s = sums.get(m.id)
+            if s is None:
+                continue
+            out.append({
+                "id": m.id, "name": m.name_nl if lang == "nl" else m.name_en,
+                "explain": m.explain_nl if lang == "nl" else m.explain_en,
+                "fits": s["cells_fit"] > 0, "cells_fit": s["cells_fit"], "cells": s["cells"],
+                "unit": m.unit, "quantity": s["units"], "area_m2": s["area_m2"],
+                "gain": s["gain"], "gain_bio": s["gain_bio"], "cooling": s["cooling"], "water_m3": s["water_m3"],
+                "cost_eur": s["cost_npv"], "capex_eur": s["capex"], "eac_eur_yr": s["eac"],
+                "unknown_variables": s["unknown"],
+                "subsidies": [{"programme": sb.programme, "region": sb.region, "per": sb.per,
+                               "amount_eur": sb.amount_eur, "share": sb.share, "max_eur": sb.max_eur,
+                               "valid_until": sb.valid_until.isoformat() if sb.valid_until else None,
+                               "condition": sb.condition, "ev": sb.ev} for sb in m.subsidies],
+                "guide_species": list(m.guide_species),
+            })
+        out.sort(key=lambda d: (not d["fits"], -(d["gain"] if d["gain"] is not None else -math.inf)))
+        return out

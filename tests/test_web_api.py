@@ -1,0 +1,707 @@
+"""The web API (biostress.web) on a real run of 1 km x 1 km of Dordrecht: every endpoint of the contract.
+
+Expected values come from independent paths: raster values read with rasterio at the point, tile pixels
+placed with mercantile, colours written out from the stress-class table and ColorBrewer, unit membership
+and bbox hits from geopandas, cells within 25 m counted by brute force, costs from the catalogue price.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+import socket
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import geopandas as gpd
+import mapbox_vector_tile
+import mercantile
+import numpy as np
+import pytest
+import rasterio
+import shapely
+import yaml
+from PIL import Image
+from pyproj import Transformer
+
+from biostress.config import load_area
+from biostress.landcover.legend import load_legend
+from biostress.measures import load_catalogue
+from biostress.stresstest import load_classes
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from biostress.web.app import create_app  # noqa: E402
+from biostress.web.auth import add_user, hash_password, verify_password  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "examples" / "dordrecht"
+BBOX = (105000.0, 424000.0, 106000.0, 425000.0)
+TO_WGS = Transformer.from_crs("EPSG:28992", "EPSG:4326", always_xy=True)
+RDYLGN = ["#a50026", "#f46d43", "#fee08b", "#a6d96a", "#006837"]  # ColorBrewer RdYlGn, as the run's QML styles
+UPLOAD_LIMIT = 200_000
+PROPOSALS_PER_WINDOW = 8
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A pipeline run on 1 km x 1 km of Dordrecht: the quick local indicators, stress test, potential and
+    opportunity map; no plan, no PNG maps (they are not served) so the fixture stays fast."""
+    import biostress.pipeline as pipeline
+
+    d = tmp_path_factory.mktemp("area")
+    shutil.copytree(DATA / "data", d / "data")
+    doc = yaml.safe_load((DATA / "area.yaml").read_text())
+    doc["boundary"] = {"bbox": list(BBOX)}
+    doc.pop("plan", None)
+    doc["indicators"] = {"enabled": ["green", "habitat_quality", "heat", "flooding", "drought", "disturbance"],
+                         "opportunity_per_measure": False}
+    (d / "area.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path_factory.mktemp("runs") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "_write_maps", lambda *a, **k: None)
+        pipeline.run_area(load_area(d / "area.yaml"), out)
+    (out / "not_listed.txt").write_text("a file in the run folder that the manifest does not list")
+    return out
+
+
+@pytest.fixture(scope="module")
+def env(run_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("web")
+    users = d / "users.json"
+    add_user(users, "anna", "GM0505", "anna-password")
+    add_user(users, "bob", "GM0999", "bob-password")
+    reports = d / "reports"
+    reports.mkdir()
+    (reports / "report_nl.pdf").write_bytes(b"%PDF-1.4\n% test report\n")
+    (reports / "actions.csv").write_text("measure,cost\n")
+    app = create_app(run_dir, users=users, data_dir=d / "data", report_dir=reports, geocoder_url=None,
+                     scenario_modules=("green", "flooding"), max_upload_bytes=UPLOAD_LIMIT,
+                     proposal_limit=(PROPOSALS_PER_WINDOW, 600.0))
+    client = TestClient(app)
+    tokens = {u: client.post("/api/auth/login", json={"user": u, "password": f"{u}-password"}).json()["token"]
+              for u in ("anna", "bob")}
+    return {"app": app, "client": client, "data": d / "data", "reports": reports,
+            "anna": {"Authorization": f"Bearer {tokens['anna']}"}, "bob": {"Authorization": f"Bearer {tokens['bob']}"}}
+
+
+@pytest.fixture(scope="module")
+def client(env) -> TestClient:
+    return env["client"]
+
+
+def _cell_centre(run_dir: Path, row: int, col: int) -> tuple[float, float]:
+    with rasterio.open(run_dir / "green_share.tif") as s:
+        x, y = s.xy(row, col)
+    return float(x), float(y)
+
+
+def _pixel(client: TestClient, layer: str, lon: float, lat: float, z: int = 18, cb: bool = False) -> tuple:
+    """RGBA of the tile pixel holding (lon, lat), placed independently with mercantile."""
+    t = mercantile.tile(lon, lat, z)
+    r = client.get(f"/tiles/{layer}/{z}/{t.x}/{t.y}.png" + ("?cb=1" if cb else ""))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    img = Image.open(io.BytesIO(r.content))
+    assert img.size == (256, 256) and img.mode == "RGBA"
+    b = mercantile.xy_bounds(t)
+    mx, my = mercantile.xy(lon, lat)
+    px = int((mx - b.left) / (b.right - b.left) * 256)
+    py = int((b.top - my) / (b.top - b.bottom) * 256)
+    return img.getpixel((px, py))
+
+
+def _rgb(h: str) -> tuple[int, int, int]:
+    return int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16)
+
+
+# ------------------------------------------------------------------------------------------------------
+# info, layers, measures, static app
+# ------------------------------------------------------------------------------------------------------
+
+def test_info(client):
+    j = client.get("/api/info").json()
+    assert j["name"] == "Dordrecht" and j["crs"] == "EPSG:28992" and j["code"] == "GM0505"
+    corners = [TO_WGS.transform(x, y) for x in BBOX[::2] for y in BBOX[1::2]]
+    w, s, e, n = j["bounds_wgs84"]
+    assert w == pytest.approx(min(c[0] for c in corners), abs=1e-6)
+    assert e == pytest.approx(max(c[0] for c in corners), abs=1e-6)
+    assert s == pytest.approx(min(c[1] for c in corners), abs=1e-6)
+    assert n == pytest.approx(max(c[1] for c in corners), abs=1e-6)
+    assert j["center"] == pytest.approx([(w + e) / 2, (s + n) / 2])
+    assert j["levels"] == ["gemeente", "wijk", "buurt"] and j["languages"] == ["nl", "en"]
+    assert "OpenStreetMap" in j["attribution"] and "ODbL-1.0" in j["attribution"]
+    assert j["created"]
+
+
+def test_layers_have_legends_and_texts_in_both_languages(client):
+    nl = {x["id"]: x for x in client.get("/api/layers?lang=nl").json()}
+    en = {x["id"]: x for x in client.get("/api/layers?lang=en").json()}
+    assert client.get("/api/layers?lang=de").status_code == 422
+    groups = {"current", "pressures", "stress", "potential", "opportunities", "measures", "guide_species", "base"}
+    need = {"landcover", "green_share", "canopy_share", "habitat_quality", "heat_mitigation", "runoff_depth",
+            "drought_vulnerability", "light_proxy", "noise_road_proxy", "stress_class", "potential_landcover",
+            "gap_habitat_quality", "gap_green_share", "opportunity_gain", "opportunity_best_measure"}
+    assert need <= set(nl)
+    for lid, lay in nl.items():
+        assert lay["group"] in groups and lay["kind"] in ("raster", "vector")
+        if lay["kind"] == "raster":
+            assert lay["tiles"] == f"/tiles/{lid}/{{z}}/{{x}}/{{y}}.png"
+            assert lay["legend"] and all(e["colour"].startswith("#") and e["label"] for e in lay["legend"])
+            for lang_lay in (lay, en[lid]):
+                assert all(lang_lay["explain"][k] for k in ("what", "how", "certainty", "action")), lid
+            assert lay["sources"] and {"name", "licence", "date"} <= set(lay["sources"][0])
+    assert nl["green_share"]["title"] == "Aandeel groen" and en["green_share"]["title"] == "Green share"
+    # a ramp is five equal steps with the ColorBrewer colours of its QGIS style
+    assert [e["colour"] for e in nl["green_share"]["legend"]] == RDYLGN
+    assert [e["label"] for e in en["green_share"]["legend"]] == ["< 20 %", "20 – 40 %", "40 – 60 %", "60 – 80 %",
+                                                                 "≥ 80 %"]
+    assert nl["habitat_quality"]["legend"][1]["label"] == "0,2 – 0,4"  # Dutch decimal comma
+    # runoff is 'bad high': its QML ramp runs green -> red over 0-70 mm
+    assert [e["colour"] for e in en["runoff_depth"]["legend"]] == RDYLGN[::-1]
+    classes = load_classes()
+    sc = en["stress_class"]
+    assert [e["colour"] for e in sc["legend"]] == [c.colour for c in classes]
+    assert [e["colour"] for e in sc["legend_cb"]] == [c.colour_cb for c in classes]
+    assert [e["label"] for e in nl["stress_class"]["legend"]] == [c.label_nl for c in classes]
+    legend = load_legend()
+    assert [e["label"] for e in en["landcover"]["legend"]] == [c.name_en for c in legend.classes]
+    assert nl["units_buurt"]["kind"] == "vector" and nl["units_buurt"]["tiles"] == "/tiles/units/buurt/{z}/{x}/{y}.pbf"
+
+
+def test_measures_catalogue(client):
+    cat = load_catalogue()
+    en = client.get("/api/measures?lang=en").json()
+    nl = client.get("/api/measures?lang=nl").json()
+    assert [m["id"] for m in en] == [m.id for m in cat.measures]
+    roof = next(m for m in en if m["id"] == "green_roof_extensive")
+    assert roof["capex_eur"]["value"] == pytest.approx(59.27) and roof["capex_eur"]["ev"] == "S"  # docs/measures.md
+    assert any("Versluis" in s["text"] for s in roof["sources"])
+    assert next(m for m in nl if m["id"] == "depaving")["name"] == cat.get("depaving").name_nl
+    assert roof["explain"] == cat.get("green_roof_extensive").explain_en
+
+
+def test_index_openapi_and_report(client):
+    import importlib.util
+
+    if importlib.util.find_spec("biostress.report.plot") is None:
+        assert client.get("/api/report?x=4.669&y=51.807").status_code == 501
+    else:
+        card = client.get("/api/plot?x=105405&y=424595&crs=EPSG:28992&measures=false").json()
+        r = client.get(card["report_url"])
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and b"<html" in r.content
+        assert client.get("/api/report?x=5.9&y=52.9").status_code == 404
+        assert client.get("/api/report?x=4.669&y=51.807&format=docx").status_code == 422
+    r = client.get("/")
+    assert r.status_code == 200 and "html" in r.headers["content-type"]
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/docs").status_code == 404  # needs a CDN: off
+
+
+# ------------------------------------------------------------------------------------------------------
+# tiles
+# ------------------------------------------------------------------------------------------------------
+
+def _interior_cell(run_dir: Path, name: str, step: float) -> tuple[int, int, float]:
+    """A cell whose value is well inside a legend step (not within 1 % of a step edge)."""
+    with rasterio.open(run_dir / f"{name}.tif") as s:
+        a = s.read(1).astype(float)
+    frac = np.abs(a / step - np.round(a / step))
+    ok = np.isfinite(a) & (frac > 0.05)
+    ok[:5], ok[-5:], ok[:, :5], ok[:, -5:] = False, False, False, False
+    rr, cc = np.nonzero(ok)
+    i = len(rr) // 2
+    return int(rr[i]), int(cc[i]), float(a[rr[i], cc[i]])
+
+
+def test_raster_tile_has_the_cell_colour(client, run_dir):
+    r, c, v = _interior_cell(run_dir, "green_share", 0.2)
+    x, y = _cell_centre(run_dir, r, c)
+    lon, lat = TO_WGS.transform(x, y)
+    k = min(int(math.floor(v / 0.2)), 4)  # five equal steps over 0-1
+    assert _pixel(client, "green_share", lon, lat)[:4] == (*_rgb(RDYLGN[k]), 255)
+    # colour-blind-safe variant: the Okabe-Ito colour of the same step
+    cb = [c.colour_cb for c in load_classes()]
+    assert _pixel(client, "green_share", lon, lat, cb=True)[:3] == _rgb(cb[k])
+    # land cover: the legend colour of the cell's class
+    with rasterio.open(run_dir / "landcover.tif") as s:
+        code = int(s.read(1)[r, c])
+    colour = next(cl.colour for cl in load_legend().classes if cl.code == code)
+    assert _pixel(client, "landcover", lon, lat)[:4] == (*_rgb(colour), 255)
+    # stress class: the class colour, and its colour-blind variant with ?cb=1
+    with rasterio.open(run_dir / "stress_class.tif") as s:
+        k = int(s.read(1)[r, c])
+    cls = load_classes()[k - 1]
+    assert _pixel(client, "stress_class", lon, lat)[:3] == _rgb(cls.colour)
+    assert _pixel(client, "stress_class", lon, lat, cb=True)[:3] == _rgb(cls.colour_cb)
+
+
+def test_tile_outside_the_area_is_transparent(client, run_dir):
+    far = mercantile.tile(5.9, 52.9, 14)  # Friesland: no data there
+    r = client.get(f"/tiles/green_share/14/{far.x}/{far.y}.png")
+    assert r.status_code == 200
+    assert np.asarray(Image.open(io.BytesIO(r.content)))[..., 3].max() == 0
+    # a pixel 50 m west of the grid, in a tile that also holds area cells
+    lon, lat = TO_WGS.transform(BBOX[0] - 50, (BBOX[1] + BBOX[3]) / 2)
+    assert _pixel(client, "green_share", lon, lat, z=16)[3] == 0
+    lon_in, lat_in = TO_WGS.transform(BBOX[0] + 55, (BBOX[1] + BBOX[3]) / 2)
+    assert _pixel(client, "green_share", lon_in, lat_in, z=16)[3] == 255
+    assert client.get("/tiles/green_share/3/8/0.png").status_code == 404  # x >= 2^z
+    assert client.get("/tiles/no_such_layer/3/0/0.png").status_code == 404
+
+
+def test_vector_tile_of_units(client, run_dir):
+    units = gpd.read_file(run_dir / "biostress.gpkg", layer="units_buurt")
+    centre = shapely.Point((BBOX[0] + BBOX[2]) / 2, (BBOX[1] + BBOX[3]) / 2)
+    row = units[units.contains(centre)].iloc[0]
+    lon, lat = TO_WGS.transform(centre.x, centre.y)
+    t = mercantile.tile(lon, lat, 15)
+    r = client.get(f"/tiles/units/buurt/15/{t.x}/{t.y}.pbf")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    tile = mapbox_vector_tile.decode(r.content)
+    feats = {f["properties"]["code"]: f for f in tile["buurt"]["features"]}
+    f = feats[row["code"]]
+    assert f["properties"]["name"] == row["name"]
+    assert f["properties"]["green_share_mean"] == pytest.approx(row["green_share_mean"], rel=1e-6)
+    x0, y0, x1, y1 = shapely.geometry.shape(f["geometry"]).bounds
+    assert -200 <= x0 < x1 <= 4096 + 200 and -200 <= y0 < y1 <= 4096 + 200  # clipped to the tile plus a buffer
+    far = mercantile.tile(5.9, 52.9, 15)
+    assert client.get(f"/tiles/units/buurt/15/{far.x}/{far.y}.pbf").status_code == 204
+    assert client.get("/tiles/units/province/1/0/0.pbf").status_code == 404
+    gj = client.get("/api/units/buurt").json()
+    assert gj["type"] == "FeatureCollection" and len(gj["features"]) == len(units)
+
+
+# ------------------------------------------------------------------------------------------------------
+# plot card
+# ------------------------------------------------------------------------------------------------------
+
+def test_plot_card_equals_the_rasters(client, run_dir):
+    units = gpd.read_file(run_dir / "biostress.gpkg", layer="units_buurt")
+    for r, c in ((50, 50), (20, 77), (81, 13)):
+        x, y = _cell_centre(run_dir, r, c)
+        x, y = x + 3.0, y - 2.0  # not at the centre: the point still falls in cell (r, c)
+        lon, lat = TO_WGS.transform(x, y)
+        for q in (f"x={x}&y={y}&crs=EPSG:28992", f"x={lon}&y={lat}"):
+            card = client.get(f"/api/plot?{q}&lang=en&measures=false").json()
+            assert card["cell"]["row"] == r and card["cell"]["col"] == c
+            items = card["values"] + card["pressures"] + card["potential"]["values"] + card["opportunities"]
+            assert {"green_share", "habitat_quality", "heat_mitigation", "runoff_depth"} <= {i["id"] for i in items}
+            for it in items:
+                with rasterio.open(run_dir / f"{it['id']}.tif") as s:
+                    row, col = s.index(x, y)
+                    v = float(s.read(1, window=((row, row + 1), (col, col + 1)))[0, 0])
+                    nodata = s.nodata
+                if not math.isfinite(v) or (nodata is not None and v == nodata):
+                    assert it["value"] is None, it["id"]
+                else:
+                    assert it["value"] == pytest.approx(v, rel=1e-6, abs=1e-9), it["id"]
+            with rasterio.open(run_dir / "stress_class.tif") as s:
+                k = int(next(s.sample([(x, y)]))[0])
+            assert card["stress_class"]["value"] == k
+            assert card["stress_class"]["label"] == load_classes()[k - 1].label_en
+            want = units[units.contains(shapely.Point(x, y))]["code"].iloc[0]
+            assert card["buurt"]["code"] == want
+        assert card["x"] == pytest.approx(lon, abs=1e-7) and card["y"] == pytest.approx(lat, abs=1e-7)
+
+
+def test_plot_measures_within_25_m(client, run_dir):
+    with rasterio.open(run_dir / "opportunity_best_measure.tif") as s:
+        best = s.read(1)
+    with rasterio.open(run_dir / "opportunity_count.tif") as s:
+        count = s.read(1)
+    rr, cc = np.nonzero((best > 0) & (best != 255))
+    i = len(rr) // 2
+    r, c = int(rr[i]), int(cc[i])
+    x, y = _cell_centre(run_dir, r, c)
+    card = client.get(f"/api/plot?x={x}&y={y}&crs=EPSG:28992").json()
+    ms = {m["id"]: m for m in card["measures"]}
+    cat = load_catalogue()
+    assert list(ms) and set(ms) == set(cat.ids)
+    # cells whose centre lies within 25 m of a cell centre (10 m cells), by brute force: 21
+    n = sum(1 for di in range(-3, 4) for dj in range(-3, 4) if math.hypot(10 * di, 10 * dj) <= 25)
+    assert n == 21 and all(m["cells"] == n for m in ms.values())
+    # the pipeline's best measure of this very cell fits on the card, and at least as many measures fit
+    best_id = cat.measures[int(best[r, c]) - 1].id
+    assert ms[best_id]["fits"] and ms[best_id]["cells_fit"] >= 1
+    assert sum(m["fits"] for m in ms.values()) >= int(count[r, c])
+    fitting = [m for m in card["measures"] if m["fits"]]
+    assert card["measures"][:len(fitting)] == fitting  # fitting measures first
+    for m in card["measures"]:
+        assert 0 <= m["cells_fit"] <= m["cells"]
+        if not m["fits"]:
+            assert m["gain"] is None and m["cost_eur"] is None
+    dep = ms["depaving"]
+    if dep["fits"]:  # capex = quantity x 20 EUR/m2 (catalogue price, docs/measures.md)
+        assert dep["capex_eur"] == pytest.approx(dep["quantity"] * 20.0, rel=1e-4)
+
+
+def test_measures_of_one_cell_equal_the_opportunity_map(env, run_dir):
+    """With a radius of 0 the card's measures are those of the point's cell: the pipeline's opportunity map
+    (computed on the whole grid at once) must give the same count, best measure and gain."""
+    from biostress.web.plot import PlotService
+
+    svc = PlotService(env["app"].state.run, radius_m=0.0)
+    rasters = {}
+    for name in ("opportunity_best_measure", "opportunity_count", "opportunity_gain"):
+        with rasterio.open(run_dir / f"{name}.tif") as s:
+            rasters[name] = s.read(1)
+    ids = load_catalogue().ids
+    best_map = rasters["opportunity_best_measure"]
+    rr, cc = np.nonzero((best_map > 0) & (best_map != 255))
+    some = [(rr[i], cc[i]) for i in np.linspace(0, len(rr) - 1, 4).astype(int)]  # cells where a measure fits
+    rng = np.random.default_rng(1)
+    checked_best = 0
+    for r, c in [*some, *rng.integers(0, 100, size=(4, 2))]:
+        if best_map[r, c] == 255:
+            continue
+        sums = svc.measure_sums(*_cell_centre(run_dir, int(r), int(c)))
+        fitting = {m: d for m, d in sums.items() if d["cells_fit"]}
+        assert len(fitting) == rasters["opportunity_count"][r, c]
+        best = int(rasters["opportunity_best_measure"][r, c])
+        if best == 0:
+            assert not fitting and rasters["opportunity_gain"][r, c] == 0
+            continue
+        gains = {m: d["gain"] for m, d in fitting.items()}
+        assert gains[ids[best - 1]] == pytest.approx(float(rasters["opportunity_gain"][r, c]), rel=1e-4, abs=1e-4)
+        assert max(gains.values()) == pytest.approx(gains[ids[best - 1]], rel=1e-4, abs=1e-4)
+        checked_best += 1
+    assert checked_best >= 4
+
+
+def test_plot_errors_and_speed(client, run_dir):
+    r = client.get("/api/plot?x=5.9&y=52.9")
+    assert r.status_code == 404 and "outside" in r.json()["error"]
+    assert client.get("/api/plot?x=1&y=2&crs=EPSG:3035").status_code == 400
+    assert client.get("/api/plot?x=abc&y=2").status_code == 422
+    x, y = _cell_centre(run_dir, 40, 40)
+    client.get(f"/api/plot?x={x}&y={y}&crs=EPSG:28992")  # warm the block caches
+    times = []
+    for i in range(7):
+        t0 = time.perf_counter()
+        assert client.get(f"/api/plot?x={x + i}&y={y}&crs=EPSG:28992").status_code == 200
+        times.append(time.perf_counter() - t0)
+    assert statistics.median(times) < 0.06, times  # 'well under 20 ms' on an idle machine
+    t = mercantile.tile(*TO_WGS.transform(x, y), 16)
+    client.get(f"/tiles/habitat_quality/16/{t.x}/{t.y}.png")
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        client.get(f"/tiles/habitat_quality/16/{t.x}/{t.y}.png")
+        times.append(time.perf_counter() - t0)
+    assert statistics.median(times) < 0.05, times
+
+
+# ------------------------------------------------------------------------------------------------------
+# geocoder (offline)
+# ------------------------------------------------------------------------------------------------------
+
+def test_geocode_offline(client, run_dir):
+    got = client.get("/api/geocode", params={"q": "105500, 424500"}).json()
+    lon, lat = TO_WGS.transform(105500, 424500)
+    assert got[0]["x"] == pytest.approx(lon, abs=1e-7) and got[0]["y"] == pytest.approx(lat, abs=1e-7)
+    got = client.get("/api/geocode", params={"q": "51.807, 4.669"}).json()
+    assert got[0]["x"] == pytest.approx(4.669) and got[0]["y"] == pytest.approx(51.807)
+    units = gpd.read_file(run_dir / "biostress.gpkg", layer="units_buurt")
+    name = units["name"].iloc[0]
+    got = client.get("/api/geocode", params={"q": name}).json()
+    assert got[0]["kind"] == "buurt" and got[0]["id"] == units["code"].iloc[0] and len(got[0]["bbox"]) == 4
+    assert client.get("/api/geocode", params={"q": "qqqqzzzz"}).json() == []
+    assert client.get("/api/geocode", params={"q": "   "}).status_code == 400
+
+
+# ------------------------------------------------------------------------------------------------------
+# scenario
+# ------------------------------------------------------------------------------------------------------
+
+def test_scenario_depaving(client, run_dir):
+    with rasterio.open(run_dir / "landcover_fractions.tif") as s:
+        paved = s.read(4)  # band 4 = paved_other (legend order)
+    ok = np.nan_to_num(paved) > 0.5
+    ok[:3], ok[-3:], ok[:, :3], ok[:, -3:] = False, False, False, False
+    rr, cc = np.nonzero(ok)
+    r, c = int(rr[len(rr) // 2]), int(cc[len(cc) // 2])
+    x, y = _cell_centre(run_dir, r, c)
+    ring = [TO_WGS.transform(x + dx, y + dy) for dx, dy in ((-15, -15), (15, -15), (15, 15), (-15, 15), (-15, -15))]
+    res = client.post("/api/scenario", json={"measure": "depaving", "polygon": {"type": "Polygon",
+                                                                                "coordinates": [ring]}})
+    assert res.status_code == 200, res.text
+    j = res.json()
+    tot = {t["indicator"]: t for t in j["totals"]}
+    assert tot["green_share"]["change"] > 0 and tot["impervious_share"]["change"] < 0  # paving becomes green
+    assert tot["green_share"]["after"] == pytest.approx(tot["green_share"]["before"] + tot["green_share"]["change"])
+    cost = j["cost"]
+    assert cost["measure"] == "depaving" and cost["quantity"] > 0
+    assert cost["capex_eur"] == pytest.approx(cost["quantity"] * 20.0, rel=1e-6)  # 20 EUR/m2, docs/measures.md
+    w, s, e, n = j["window_bounds_wgs84"]
+    lon, lat = TO_WGS.transform(x, y)
+    assert w <= lon <= e and s <= lat <= n
+    layers = {d["layer"]: d for d in j["delta_layers"]}
+    assert "green_share" in layers
+    url = j["delta_tiles"].replace("{layer}", "green_share")
+    t = mercantile.tile(lon, lat, 18)
+    img = Image.open(io.BytesIO(client.get(url.format(z=18, x=t.x, y=t.y)).content))
+    b = mercantile.xy_bounds(t)
+    mx, my = mercantile.xy(lon, lat)
+    px = img.getpixel((int((mx - b.left) / (b.right - b.left) * 256), int((b.top - my) / (b.top - b.bottom) * 256)))
+    up = {_rgb(h) for h in ("#f7f7f7", "#92c5de", "#0571b0")}  # the upper three steps of the diverging ramp
+    assert px[3] == 255 and px[:3] in up
+    far = mercantile.tile(5.9, 52.9, 18)
+    img = Image.open(io.BytesIO(client.get(url.format(z=18, x=far.x, y=far.y)).content))
+    assert np.asarray(img)[..., 3].max() == 0
+    bad = {"type": "Polygon", "coordinates": [ring]}
+    assert client.post("/api/scenario", json={"measure": "no_such", "polygon": bad}).status_code == 400
+    assert client.post("/api/scenario", json={"measure": "depaving", "polygon": {"type": "Point",
+                                                                                 "coordinates": [lon, lat]}}).status_code == 400
+    far_ring = [(5.9, 52.9), (5.901, 52.9), (5.901, 52.901), (5.9, 52.901), (5.9, 52.9)]
+    r = client.post("/api/scenario", json={"measure": "depaving", "polygon": {"type": "Polygon",
+                                                                              "coordinates": [far_ring]}})
+    assert r.status_code == 400 and "outside" in r.json()["error"]
+    assert client.get("/tiles/scenario/nope/green_share/1/0/0.png").status_code == 404
+    assert client.post("/api/scenario", content=b"{not json").status_code == 400
+
+
+# ------------------------------------------------------------------------------------------------------
+# downloads
+# ------------------------------------------------------------------------------------------------------
+
+def test_downloads_and_path_traversal(client, run_dir):
+    names = {d["name"] for d in client.get("/api/downloads").json()}
+    assert {"biostress.gpkg", "manifest.json", "green_share.tif", "stress_class.tif",
+            "report/report_nl.pdf", "report/actions.csv"} <= names
+    r = client.get("/downloads/green_share.tif")
+    assert r.status_code == 200 and r.content == (run_dir / "green_share.tif").read_bytes()
+    r = client.get("/downloads/report/report_nl.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    for bad in ("/downloads/not_listed.txt", "/downloads/..%2f..%2f..%2fetc%2fpasswd",
+                "/downloads/%2e%2e/%2e%2e/etc/passwd", "/downloads/report/..%2fmanifest.json",
+                "/downloads/%2Fetc%2Fpasswd", "/downloads/report/%2e%2e/%2e%2e/users.json",
+                "/downloads/green_share.tif%00.png"):
+        r = client.get(bad)
+        assert r.status_code == 404, bad
+        assert b"root:" not in r.content
+
+
+# ------------------------------------------------------------------------------------------------------
+# OGC API Features
+# ------------------------------------------------------------------------------------------------------
+
+def test_ogc_api_features(client, run_dir):
+    land = client.get("/ogc").json()
+    assert {"self", "conformance", "data", "service-desc"} <= {ln["rel"] for ln in land["links"]}
+    conf = client.get("/ogc/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
+    assert [c["id"] for c in client.get("/ogc/collections").json()["collections"]] == ["gemeente", "wijk", "buurt"]
+    units = gpd.read_file(run_dir / "biostress.gpkg", layer="units_buurt")
+    # page through everything with the next links
+    seen, url, pages = [], "/ogc/collections/buurt/items?limit=25", 0
+    while url:
+        r = client.get(url)
+        assert r.headers["content-type"].startswith("application/geo+json")
+        j = r.json()
+        assert j["numberMatched"] == len(units) and j["numberReturned"] == len(j["features"]) <= 25
+        seen += [f["id"] for f in j["features"]]
+        nxt = [ln["href"] for ln in j["links"] if ln["rel"] == "next"]
+        url = nxt[0].replace("http://testserver", "") if nxt else None
+        pages += 1
+    assert sorted(seen) == sorted(units["code"]) and len(set(seen)) == len(seen)
+    assert pages == math.ceil(len(units) / 25)
+    # bbox: the buurten that intersect the run's box, by geopandas in WGS84
+    corners = [TO_WGS.transform(x, y) for x in BBOX[::2] for y in BBOX[1::2]]
+    box = (min(c[0] for c in corners), min(c[1] for c in corners), max(c[0] for c in corners),
+           max(c[1] for c in corners))
+    want = set(units.to_crs("EPSG:4326").loc[lambda d: d.intersects(shapely.box(*box)), "code"])
+    j = client.get("/ogc/collections/buurt/items", params={"bbox": ",".join(map(str, box)), "limit": 1000}).json()
+    assert {f["id"] for f in j["features"]} == want and j["numberMatched"] == len(want) < len(units)
+    g = shapely.geometry.shape(j["features"][0]["geometry"])
+    assert g.geom_type in ("Polygon", "MultiPolygon") and g.intersects(shapely.box(*box))  # lon/lat (CRS84)
+    code = units["code"].iloc[3]
+    one = client.get(f"/ogc/collections/buurt/items/{code}").json()
+    assert one["id"] == code and one["properties"]["name"] == units["name"].iloc[3]
+    assert client.get("/ogc/collections/buurt/items/NOPE").status_code == 404
+    assert client.get("/ogc/collections/province").status_code == 404
+    assert client.get("/ogc/collections/buurt/items?limit=0").status_code == 422
+    assert client.get("/ogc/collections/buurt/items?bbox=1,2,3").status_code == 400
+
+
+# ------------------------------------------------------------------------------------------------------
+# editors: login, tokens, uploads, plans
+# ------------------------------------------------------------------------------------------------------
+
+def test_password_hashes():
+    h = hash_password("correct horse")
+    assert h.startswith("scrypt$") and verify_password("correct horse", h) and not verify_password("wrong", h)
+    import base64
+    import hashlib
+
+    salt = b"0123456789abcdef"
+    key = hashlib.pbkdf2_hmac("sha256", b"pbkdf2 pass", salt, 100_000)
+    b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
+    stored = f"pbkdf2_sha256$100000${b64(salt)}${b64(key)}"
+    assert verify_password("pbkdf2 pass", stored) and not verify_password("pbkdf2 pas", stored)
+    assert not verify_password("x", "md5$abc")
+
+
+def test_auth(env, client):
+    assert client.post("/api/auth/login", json={"user": "anna", "password": "nope"}).status_code == 401
+    assert client.post("/api/auth/login", json={"user": "nobody", "password": "x"}).status_code == 401
+    me = client.get("/api/auth/me", headers=env["anna"]).json()
+    assert me == {"user": "anna", "municipality": "GM0505", "editor": True}
+    body = b'{"type": "FeatureCollection", "features": []}'
+    r = client.post("/api/uploads?name=a.geojson", content=body)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert client.post("/api/uploads?name=a.geojson", content=body, headers=env["bob"]).status_code == 403
+    tok = env["anna"]["Authorization"].split()[1]
+    head, sig = tok.split(".")
+    forged = {"Authorization": f"Bearer {head}.{sig[:-2]}{'AA' if sig[-2:] != 'AA' else 'BB'}"}
+    assert client.get("/api/auth/me", headers=forged).status_code == 401
+    auth = env["app"].state.auth
+    expired = auth.sign({"sub": "anna", "mun": "GM0505", "iat": 0, "exp": int(time.time()) - 10})
+    assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+    other = auth.sign({"sub": "anna", "mun": "GM0999", "iat": 0, "exp": int(time.time()) + 100})
+    assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {other}"}).status_code == 401
+    assert client.get("/api/proposals?all=1").status_code == 401
+
+
+def test_uploads(env, client):
+    up = env["data"] / "uploads" / "GM0505"
+    src = DATA / "data" / "cbs_buurten_2024_generalised_dordrecht.geojson"
+    n = len(json.loads(src.read_text())["features"])
+    r = client.post("/api/uploads?name=buurten.geojson", content=src.read_bytes(), headers=env["anna"])
+    assert r.status_code == 201, r.text
+    j = r.json()
+    assert j["features"] == n and j["crs"] == "EPSG:28992" and j["bytes"] == src.stat().st_size
+    assert (up / j["stored_as"]).read_bytes() == src.read_bytes()
+    before = sorted(p.name for p in up.iterdir())
+    # an HTML page named .gpkg, and a zip named .gpkg: refused by content, not by name, and not kept
+    for body in (b"<!doctype html><html><body>not a geopackage</body></html>", b"PK\x03\x04" + b"\x00" * 200):
+        r = client.post("/api/uploads?name=trees.gpkg", content=body, headers=env["anna"])
+        assert r.status_code == 400 and "not a gpkg file" in r.json()["error"]
+        assert str(env["data"]) not in r.json()["error"]  # the server's folders are not shown
+    assert client.post("/api/uploads?name=tool.exe", content=b"MZ", headers=env["anna"]).status_code == 400
+    assert client.post("/api/uploads?name=../../x.geojson", content=src.read_bytes(),
+                       headers=env["anna"]).status_code == 201  # stored under a safe name inside the folder
+    too_big = b"{" + b" " * (UPLOAD_LIMIT + 10) + b"}"
+    assert client.post("/api/uploads?name=big.geojson", content=too_big, headers=env["anna"]).status_code == 413
+
+    def chunks():
+        for _ in range(30):
+            yield b" " * 10_000
+
+    assert client.post("/api/uploads?name=big2.geojson", content=chunks(), headers=env["anna"]).status_code == 413
+    after = sorted(p.name for p in up.iterdir())
+    assert len(after) == len(before) + 1 and all(p.resolve().parent == up.resolve() for p in up.iterdir())
+    listed = client.get("/api/uploads", headers=env["anna"]).json()
+    assert {d["name"] for d in listed} == {"buurten.geojson", "../../x.geojson"}
+
+
+def test_plans(env, client):
+    plan = {"name": "Groene schoolpleinen", "measures": [{"measure": "schoolyard", "site": 12}]}
+    assert client.post("/api/plans", json=plan).status_code == 401
+    assert client.post("/api/plans", json=plan, headers=env["bob"]).status_code == 403
+    assert client.post("/api/plans", json={"measures": []}, headers=env["anna"]).status_code == 400
+    r = client.post("/api/plans", json=plan, headers=env["anna"])
+    assert r.status_code == 201
+    pid = r.json()["id"]
+    assert any(p["id"] == pid and p["name"] == plan["name"] for p in client.get("/api/plans").json())
+    assert client.get(f"/api/plans/{pid}").json()["plan"] == plan
+    assert client.get("/api/plans/..%2f..%2fusers").status_code == 404
+
+
+# ------------------------------------------------------------------------------------------------------
+# participation
+# ------------------------------------------------------------------------------------------------------
+
+def test_participation_and_moderation(env, client):
+    lon, lat = TO_WGS.transform(105400, 424600)
+    post = {"kind": "observation", "x": lon, "y": lat, "text": "Egel gezien bij de haag", "species": "egel",
+            "contact": "anna@example.org"}
+    r = client.post("/api/proposals", json=post)
+    assert r.status_code == 201 and r.json()["status"] == "pending"
+    pid = r.json()["id"]
+    assert pid not in [p["id"] for p in client.get("/api/proposals").json()]  # pending: not public
+    allp = {p["id"]: p for p in client.get("/api/proposals?all=1", headers=env["anna"]).json()}
+    assert allp[pid]["contact"] == "anna@example.org" and allp[pid]["status"] == "pending"
+    assert client.post(f"/api/proposals/{pid}/moderate", json={"status": "approved"},
+                       headers=env["bob"]).status_code == 403
+    assert client.post(f"/api/proposals/{pid}/moderate", json={"status": "approved"}).status_code == 401
+    assert client.post(f"/api/proposals/{pid}/moderate", json={"status": "maybe"},
+                       headers=env["anna"]).status_code == 400
+    assert client.post("/api/proposals/99999/moderate", json={"status": "approved"},
+                       headers=env["anna"]).status_code == 404
+    r = client.post(f"/api/proposals/{pid}/moderate", json={"status": "approved"}, headers=env["anna"])
+    assert r.json() == {"id": pid, "status": "approved"}
+    pub = {p["id"]: p for p in client.get("/api/proposals").json()}
+    assert pub[pid]["text"] == post["text"] and "contact" not in pub[pid]
+    posted = 1
+    # refused: bad kind, a measure that is not in the catalogue, text too long, a point outside the area
+    for bad in ({**post, "kind": "wish"}, {**post, "kind": "measure", "measure": "unicorns"},
+                {**post, "text": "x" * 2001}, {**post, "x": 5.9, "y": 52.9}, {**post, "text": "  "}):
+        r = client.post("/api/proposals", json=bad)
+        posted += 1
+        assert r.status_code == 400, bad
+    r = client.post("/api/proposals", json={**post, "kind": "measure", "measure": "hedge",
+                                            "text": "=HYPERLINK(\"http://evil\")"})
+    posted += 1
+    assert r.status_code == 201
+    csv_text = client.get("/api/proposals.csv", headers=env["anna"]).text
+    assert csv_text.splitlines()[0].startswith("id,created,kind") and "'=HYPERLINK" in csv_text
+    assert client.get("/api/proposals.csv").status_code == 401
+    gj = client.get("/api/proposals.geojson", headers=env["anna"]).json()
+    f = next(f for f in gj["features"] if f["id"] == pid)
+    assert f["geometry"]["coordinates"] == pytest.approx([lon, lat])
+    # rate limit: at most PROPOSALS_PER_WINDOW posts per client (the refused ones count too)
+    codes = [client.post("/api/proposals", json=post).status_code for _ in range(PROPOSALS_PER_WINDOW)]
+    assert codes.count(201) == PROPOSALS_PER_WINDOW - posted and codes[-1] == 429
+
+
+# ------------------------------------------------------------------------------------------------------
+# over real HTTP
+# ------------------------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_over_real_http(env, run_dir):
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(env["app"], host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert server.started
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/api/info", timeout=10) as r:
+            assert json.loads(r.read())["name"] == "Dordrecht"
+        lon, lat = TO_WGS.transform(105500, 424500)
+        t = mercantile.tile(lon, lat, 15)
+        with urllib.request.urlopen(f"{base}/tiles/landcover/15/{t.x}/{t.y}.png", timeout=10) as r:
+            assert r.headers["Content-Type"] == "image/png" and r.read(8) == b"\x89PNG\r\n\x1a\n"
+        with urllib.request.urlopen(f"{base}/api/plot?x={lon}&y={lat}&lang=en&measures=false", timeout=10) as r:
+            card = json.loads(r.read())
+        with rasterio.open(run_dir / "green_share.tif") as s:
+            v = float(next(s.sample([(105500, 424500)]))[0])
+        assert next(i for i in card["values"] if i["id"] == "green_share")["value"] == pytest.approx(v)
+        req = urllib.request.Request(f"{base}/api/uploads?name=a.geojson", data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 401
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{base}/downloads/..%2fnot_listed.txt", timeout=10)
+        assert e.value.code == 404
+    finally:
+        server.should_exit = True
+        th.join(timeout=10)
