@@ -394,3 +394,21 @@ def test_natura2000_report(tmp_path):
     assert '<img src="maps/natura2000_NL3000040_nl.png"' in written["natura2000_nl.html"].read_text()
     with pytest.raises(InputDataError, match="no manifest.json"):
         write_natura2000_report(tmp_path / "nothing", tmp_path / "o")
+
+
+def test_cli_report_and_plot(run_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from biostress.cli import app
+
+    r = CliRunner().invoke(app, ["report", str(run_dir), "--lang", "en", "--no-pdf", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "r" / "report_en.html").exists() and (tmp_path / "r" / "action_plan.xlsx").exists()
+    r = CliRunner().invoke(app, ["report", str(run_dir), "--lang", "de", "--out", str(tmp_path / "r2")])
+    assert r.exit_code != 0 and "Unknown language" in r.output
+    r = CliRunner().invoke(app, ["plot", str(run_dir), "--xy", "105000, 424500", "--no-pdf", "--out",
+                                 str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    assert any((tmp_path / "p").glob("*.html"))
+    r = CliRunner().invoke(app, ["plot", str(run_dir), "--out", str(tmp_path / "p2")])
+    assert r.exit_code != 0 and "exactly one" in r.output

@@ -137,8 +137,9 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where to write the demo run.")] = Path("biostress-demo"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier demo run folder.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Also the slower indicators (guide species, connectivity).")] = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip the reports.")] = False,
 ) -> None:
-    """Run everything that exists so far on the shipped sample city, Dordrecht."""
+    """Run everything on the shipped sample city, Dordrecht, then write its reports (Dutch and English) next to it."""
     try:
         area_file = example_path("dordrecht") / "area.yaml"
     except BiostressError as e:
@@ -146,6 +147,20 @@ def demo(
     if _state["verbosity"] >= 0:
         out.print(f"biostress {__version__} demo: Dordrecht (sample data in {area_file.parent})")
     _run_area_file(area_file, out_dir, overwrite, all_indicators=full)
+    if no_report:
+        return
+    from .report import write_report
+
+    rep_dir = out_dir.with_name(out_dir.name + "-report")
+    try:
+        t0 = time.perf_counter()
+        write_report(out_dir, rep_dir, lang=("nl", "en"), overwrite=overwrite)
+        if _state["verbosity"] >= 0:
+            out.print(f"[bold green]Reports[/bold green] in {time.perf_counter() - t0:.1f} s: "
+                      f"{rep_dir / 'report_nl.pdf'}, {rep_dir / 'report_en.pdf'}, {rep_dir / 'action_plan.xlsx'}")
+            out.print(f"Web tool: .venv/bin/biostress serve {out_dir} --reports {rep_dir}")
+    except BiostressError as e:
+        _fail(e)
 
 
 @app.command()
@@ -306,6 +321,91 @@ def natura2000(
         p = write_surroundings(run_dir, site, out_dir, distance_m=distance, overwrite=overwrite)
         if _state["verbosity"] >= 0:
             out.print(f"[bold green]Done[/bold green] in {time.perf_counter() - t0:.1f} s: [bold]{p}[/bold]")
+    except BiostressError as e:
+        _fail(e)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (from 'biostress run' or 'biostress demo').",
+                                            file_okay=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
+    lang: Annotated[list[str] | None, typer.Option("--lang", help="nl and/or en (repeat for both; default both).")] = None,
+    no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Only HTML (and the spreadsheets).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report folder (atomically).")] = False,
+) -> None:
+    """The municipality report (HTML and PDF) and the local action plan (PDF, XLSX, CSV, GeoPackage)."""
+    from .report import write_report
+
+    langs = tuple(lang or ("nl", "en"))
+    try:
+        bad = [x for x in langs if x not in ("nl", "en")]
+        if bad:
+            raise BiostressError(f"Unknown language(s) {bad}.", hint="Use --lang nl and/or --lang en.")
+        t0 = time.perf_counter()
+        written = write_report(run_dir, out_dir, lang=langs, pdf=not no_pdf, overwrite=overwrite)
+        if _state["verbosity"] >= 0:
+            out.print(f"[bold green]Report[/bold green] in {time.perf_counter() - t0:.1f} s -> [bold]{out_dir}[/bold]")
+            for rel in sorted(written):
+                if rel.endswith((".pdf", ".html", ".xlsx")) and "/" not in rel:
+                    out.print(f"  {out_dir / rel}")
+    except BiostressError as e:
+        _fail(e)
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.", file_okay=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the plot report.")],
+    address: Annotated[str | None, typer.Option("--address", help="An address (PDOK Locatieserver; online).")] = None,
+    xy: Annotated[str | None, typer.Option("--xy", help="'x, y' in the run's CRS or 'lat, lon'.")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="A buurt/wijk code or name.")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="nl or en.")] = "nl",
+    radius: Annotated[float, typer.Option("--radius", help="Radius of the plot around the point, m.")] = 25.0,
+    no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Only HTML and JSON.")] = False,
+) -> None:
+    """The plot report for a resident or business: what is there, what could be, which measures fit, costs, subsidies."""
+    from .report.plot import plot_report_cli
+
+    try:
+        given = [(k, v) for k, v in (("address", address), ("xy", xy), ("unit", unit)) if v]
+        if len(given) != 1:
+            raise BiostressError("Give exactly one of --address, --xy or --unit.")
+        kind, query = given[0]
+        rep = plot_report_cli(run_dir, query, kind, lang, out_dir, radius_m=radius, pdf=not no_pdf)
+        if _state["verbosity"] >= 0:
+            out.print(f"[bold green]Plot report[/bold green] for {getattr(rep, 'label', query)} -> [bold]{out_dir}[/bold]")
+    except BiostressError as e:
+        _fail(e)
+
+
+@app.command()
+def serve(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder to publish.", file_okay=False)],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port.")] = 8000,
+    users: Annotated[Path | None, typer.Option("--users", help="Editors file (JSON; see --add-user).")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data", help="Folder for proposals, uploads and saved plans.")] = None,
+    report_dir: Annotated[Path | None, typer.Option("--reports", help="Report folder offered for download.")] = None,
+    add_user: Annotated[str | None, typer.Option("--add-user", help="Add an editor USER:MUNICIPALITY_CODE to --users "
+                                                 "(asks for the password) and stop.")] = None,
+) -> None:
+    """The web tool: map, my plot, scenarios, downloads and the HTTP API (OGC API Features, OpenAPI)."""
+    try:
+        if add_user:
+            from .web.auth import add_user as _add
+
+            name, _, muni = add_user.partition(":")
+            if users is None or not muni:
+                raise BiostressError("--add-user needs USER:MUNICIPALITY and --users FILE.")
+            pw = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+            _add(users, name, muni, pw)
+            out.print(f"Editor {name} ({muni}) saved in {users}")
+            return
+        from .web.serve import serve as _serve
+
+        out.print(f"biostress web tool on http://{host}:{port}/  (Ctrl+C to stop)")
+        _serve(run_dir, host, port, users, data_dir, report_dir=report_dir)
     except BiostressError as e:
         _fail(e)
 
