@@ -2,6 +2,7 @@
 
 Cases
   dordrecht-10m   the sample city (land cover from bench_ingest.py), all 11 indicators
+  province-half-10m  the northern half of it (4,007 x 11,597 cells): memory must not grow with the area
   province-10m    the whole province of Zuid-Holland at 10 m (8,014 x 11,597 cells) from its vector tiles
 
 Each case runs in its own process (its peak RSS is its own) and reads the land cover written by
@@ -28,7 +29,7 @@ from _common import append_results, run_cases, run_child
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"
 SHARED = ROOT.parent / "shared" / "data"
-CASES = ["dordrecht-10m", "province-10m"]
+CASES = ["dordrecht-10m", "province-half-10m", "province-10m"]
 ORDER = ("green", "habitat_quality", "fragmentation", "connectivity", "heat", "flooding", "drought", "nitrogen",
          "disturbance", "species_records", "guide_species")
 
@@ -91,10 +92,37 @@ def _box(bounds):
     return shapely.box(*bounds)
 
 
+def _crop_half(src_dir: Path, dst_dir: Path) -> None:
+    """The northern half of the province's land cover (same grid origin and cells), block by block."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from biostress.grid import Grid
+    from biostress.landcover.legend import load_legend
+    from biostress.store.cog import CogWriter
+
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    legend = load_legend()
+    with rasterio.open(src_dir / "landcover.tif") as d, rasterio.open(src_dir / "landcover_fractions.tif") as f:
+        t = d.transform
+        grid = Grid("EPSG:28992", t.c, t.f, t.a, d.width, d.height // 2)
+        with CogWriter(dst_dir / "landcover.tif", grid, 1, "uint8", nodata=255, colormap=legend.colormap()) as wd, \
+             CogWriter(dst_dir / "landcover_fractions.tif", grid, f.count, "float32", band_names=legend.keys) as wf:
+            for r0 in range(0, grid.height, 512):
+                n = min(512, grid.height - r0)
+                win = Window(0, r0, grid.width, n)
+                wd.write(d.read(1, window=win), r0, 0)
+                wf.write(f.read(window=win), r0, 0)
+
+
 def _prepare(case: str) -> str | None:
     """Why ``case`` cannot run (None if it can); writes its land cover with bench_ingest.py when missing."""
     if case.startswith("province") and not (SHARED / "netherlands").is_dir():
         return f"{SHARED} not found"
+    if case == "province-half-10m" and not (WORK / case / "landcover_fractions.tif").exists():
+        if (reason := _prepare("province-10m")) is not None:
+            return reason
+        _crop_half(WORK / "province-10m", WORK / case)
     if not (WORK / case / "landcover_fractions.tif").exists():
         print(f"land cover for {case} missing: running bench_ingest.py {case} first ...", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, str(ROOT / "bench" / "bench_ingest.py"), case], check=True)

@@ -412,3 +412,15 @@ def test_cli_report_and_plot(run_dir, tmp_path):
     assert any((tmp_path / "p").glob("*.html"))
     r = CliRunner().invoke(app, ["plot", str(run_dir), "--out", str(tmp_path / "p2")])
     assert r.exit_code != 0 and "exactly one" in r.output
+
+
+def test_aggregates_gpkg_holds_objects_and_targets(report):
+    import pyogrio
+
+    out, written = report
+    path = written["aggregates.gpkg"]
+    layers = {n for n, _ in pyogrio.list_layers(path)}
+    assert {"street_segments", "verges", "targets"} <= layers
+    seg = pyogrio.read_dataframe(path, layer="street_segments")
+    assert "green_share_mean" in seg.columns and seg["green_share_mean"].dropna().between(0, 1).all()
+    assert len(pyogrio.read_dataframe(path, layer="targets")) == len(targets_frame())

@@ -121,6 +121,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path, *, lang: str | Sequen
             _write_language(run, tmp, data, lg, ap, targets, cat, fin, pdf and pdf_error is None)
         if ap is not None:
             _write_action_plan_data(run, tmp, ap)
+        _write_aggregates(run, tmp, run_dir, targets, notes)
         for n in notes + (ap.notes if ap is not None else []):
             run.add_warning(n)
         if pdf_error is not None:
@@ -130,6 +131,46 @@ def write_report(run_dir: str | Path, out_dir: str | Path, *, lang: str | Sequen
     if pdf_error is not None:
         raise PdfUnavailableError(pdf_error.message, hint=pdf_error.hint, written=written)
     return written
+
+
+#: indicators summarised over streets, verges, parks and woods (those the run has)
+AGGREGATE_RASTERS = ("green_share", "canopy_share", "impervious_share", "habitat_quality", "heat_mitigation",
+                     "runoff_depth", "stress_score", "opportunity_gain")
+
+
+def _write_aggregates(run: Any, tmp: Path, run_dir: Path, targets: pd.DataFrame | None, notes: list[str]) -> None:
+    """``aggregates.gpkg``: street segments, verges, parks and woods with the indicator means
+    (exact area weights) and the target table per unit, with QGIS styles."""
+    from ..aggregate import aggregate_objects
+    from ..errors import BiostressError
+    from ..runs import open_run
+    from ..store import gpkg as G
+    from ..store import qml
+
+    orun = open_run(run_dir)
+    rasters = [r for r in AGGREGATE_RASTERS if r in orun.files.paths]
+    path = tmp / "aggregates.gpkg"
+    try:
+        objs = aggregate_objects(orun, rasters) if rasters else {}
+    except BiostressError as e:
+        notes.append(f"report: streets and managed objects not aggregated: {e.message}")
+        objs = {}
+    green = [(0.0, 0.1, "< 10 %", "#a50026"), (0.1, 0.2, "10-20 %", "#f46d43"), (0.2, 0.3, "20-30 %", "#fee08b"),
+             (0.3, 0.45, "30-45 %", "#a6d96a"), (0.45, 1.0001, "> 45 %", "#006837")]
+    wrote = False
+    for name, gdf in objs.items():
+        if len(gdf) == 0:
+            continue
+        style = qml.vector_graduated("green_share_mean", green) if "green_share_mean" in gdf.columns else None
+        G.write_layer(path, name, gdf, qml=style, description=f"{name.replace('_', ' ')} with indicator means "
+                      "(exact area-weighted)")
+        wrote = True
+    if targets is not None and len(targets):
+        G.write_table(path, "targets", targets, description="Target status and gap per unit (docs/targets.md)")
+        wrote = True
+    if wrote:
+        run.write_file("aggregates.gpkg", path.read_bytes(), kind="gpkg",
+                       description="Streets, verges, parks and woods with indicator means, and the target table")
 
 
 def _write_language(run: Any, tmp: Path, data: Any, lang: str, ap: Any, targets: pd.DataFrame | None, cat: Any,
