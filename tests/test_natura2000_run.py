@@ -269,3 +269,19 @@ def test_cli_lists_sites_and_needs_a_site(tmp_path):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(app, ["natura2000", str(run_dir)])
     assert r.exit_code != 0 and "--site" in r.output
+
+
+def test_cli_writes_the_surroundings_and_their_report(tmp_path):
+    from typer.testing import CliRunner
+
+    from biostress.cli import app
+    from biostress.natura2000.run import list_sites
+
+    run_dir = _make_run(tmp_path / "run")
+    code = str(list_sites(run_dir)["code"].iloc[0])
+    r = CliRunner().invoke(app, ["natura2000", str(run_dir), "--site", code, "--distance", "200", "--out",
+                                 str(tmp_path / "n")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "n" / "manifest.json").exists()
+    rep = tmp_path / "n-report"
+    assert any(rep.glob("*nl*.html")) and any(rep.glob("*en*.html"))

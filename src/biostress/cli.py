@@ -319,8 +319,13 @@ def natura2000(
             raise BiostressError("Give --site CODE and --out FOLDER (or --list to see the sites).")
         t0 = time.perf_counter()
         p = write_surroundings(run_dir, site, out_dir, distance_m=distance, overwrite=overwrite)
+        from .report import write_natura2000_report
+
+        rep = out_dir.with_name(out_dir.name + "-report")
+        write_natura2000_report(p, rep, lang=("nl", "en"), overwrite=overwrite)
         if _state["verbosity"] >= 0:
-            out.print(f"[bold green]Done[/bold green] in {time.perf_counter() - t0:.1f} s: [bold]{p}[/bold]")
+            out.print(f"[bold green]Done[/bold green] in {time.perf_counter() - t0:.1f} s: [bold]{p}[/bold] and the "
+                      f"report (HTML, PDF; nl, en) in [bold]{rep}[/bold]")
     except BiostressError as e:
         _fail(e)
 
