@@ -332,8 +332,8 @@ def natura2000(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder (from 'biostress run' or 'biostress demo').",
-                                            file_okay=False)],
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (from 'biostress run' or 'biostress demo'), or an "
+                                            "area file (area.yaml: it is run first, into <out>-run).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
     lang: Annotated[list[str] | None, typer.Option("--lang", help="nl and/or en (repeat for both; default both).")] = None,
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Only HTML (and the spreadsheets).")] = False,
@@ -348,6 +348,9 @@ def report(
         if bad:
             raise BiostressError(f"Unknown language(s) {bad}.", hint="Use --lang nl and/or --lang en.")
         t0 = time.perf_counter()
+        if run_dir.is_file():  # an area file: run it first
+            area_file, run_dir = run_dir, out_dir.with_name(out_dir.name + "-run")
+            _run_area_file(area_file, run_dir, overwrite)
         written = write_report(run_dir, out_dir, lang=langs, pdf=not no_pdf, overwrite=overwrite)
         if _state["verbosity"] >= 0:
             out.print(f"[bold green]Report[/bold green] in {time.perf_counter() - t0:.1f} s -> [bold]{out_dir}[/bold]")
