@@ -424,3 +424,24 @@ def test_aggregates_gpkg_holds_objects_and_targets(report):
     seg = pyogrio.read_dataframe(path, layer="street_segments")
     assert "green_share_mean" in seg.columns and seg["green_share_mean"].dropna().between(0, 1).all()
     assert len(pyogrio.read_dataframe(path, layer="targets")) == len(targets_frame())
+
+
+def test_cli_report_from_an_area_file(tmp_path, write_area):
+    import geopandas as gpd
+    import shapely
+    from typer.testing import CliRunner
+
+    from biostress.cli import app
+    from conftest import source
+
+    proj = tmp_path / "proj"
+    proj.mkdir(exist_ok=True)
+    gpd.GeoDataFrame({"typ": ["gras", "bos"]}, geometry=[shapely.box(105000, 424000, 105500, 425000),
+                                                         shapely.box(105500, 424000, 106000, 425000)],
+                     crs="EPSG:28992").to_file(proj / "green.gpkg")
+    area = write_area([source("green", "landcover_vector", "green.gpkg", class_column="typ",
+                              class_map={"gras": "lawn_grass", "bos": "trees_woodland"})],
+                      indicators={"enabled": ["green", "habitat_quality"]})
+    r = CliRunner().invoke(app, ["report", str(area), "--lang", "en", "--no-pdf", "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "rep-run" / "manifest.json").exists() and (tmp_path / "rep" / "report_en.html").exists()
