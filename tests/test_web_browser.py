@@ -14,6 +14,7 @@ Chromium is found (``playwright install`` is not used).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -24,6 +25,7 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -112,15 +114,35 @@ def run_dir(request, tmp_path_factory) -> Path:
     return out
 
 
+EDITOR = ("anna", "groen-en-blauw-2025")       # an editor of the run's municipality
+OTHER_EDITOR = ("otto", "andere-gemeente-2025")  # an editor of another municipality
+
+
+def municipality_of(run_dir: Path) -> str:
+    """The run's municipality code: the area's ``code`` in the manifest, else its single gemeente unit."""
+    code = json.loads((run_dir / "manifest.json").read_text())["parameters"]["area"].get("code")
+    if not code:
+        gm = gpd.read_file(run_dir / "biostress.gpkg", layer="units_gemeente")
+        assert len(gm) == 1, "the run has no municipality code"
+        code = str(gm["code"].iloc[0])
+    return code
+
+
 @pytest.fixture(scope="module")
 def server(run_dir, tmp_path_factory):
-    """The real app under uvicorn on a free port (offline geocoder: coordinates and unit names)."""
+    """The real app under uvicorn on a free port (offline geocoder: coordinates and unit names), with a data folder
+    and a users file holding an editor of the run's municipality and one of another municipality."""
     import uvicorn
 
     from biostress.web.app import create_app
+    from biostress.web.auth import add_user
 
     data = tmp_path_factory.mktemp("webdata")
-    app = create_app(run_dir, data_dir=data, geocoder_url=None)
+    users = tmp_path_factory.mktemp("users") / "users.json"
+    municipality = municipality_of(run_dir)
+    add_user(users, EDITOR[0], municipality, EDITOR[1])
+    add_user(users, OTHER_EDITOR[0], "GM9999" if municipality != "GM9999" else "GM9998", OTHER_EDITOR[1])
+    app = create_app(run_dir, users=users, data_dir=data, geocoder_url=None)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -132,14 +154,25 @@ def server(run_dir, tmp_path_factory):
         if time.monotonic() - t0 > 30 or not th.is_alive():
             raise RuntimeError("the web server did not start")
         time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "data": data}
+    yield {"url": f"http://127.0.0.1:{port}", "data": data, "users": users, "municipality": municipality}
     srv.should_exit = True
     th.join(timeout=10)
 
 
-def api(server, path):
-    with urllib.request.urlopen(server["url"] + path, timeout=30) as r:
+def api(server, path, token: str | None = None):
+    req = urllib.request.Request(server["url"] + path, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())
+
+
+def http_status(server, path, method="GET", body: bytes | None = None, headers: dict | None = None):
+    """(status, JSON answer, headers) of a request, error answers included."""
+    req = urllib.request.Request(server["url"] + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null"), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null"), dict(e.headers)
 
 
 @pytest.fixture(scope="module")
@@ -686,3 +719,507 @@ def test_text_contrast_meets_wcag_aa(app):
         if ratio < (3.0 if large else 4.5):
             bad[k] = round(ratio, 2)
     assert not bad, f"contrast below WCAG AA: {bad}"
+
+
+# ---------------------------------------------------------------------------------------------------- editors
+def test_categorical_legend_entries_carry_their_class_value(server, run_dir):
+    """/api/layers: every entry of a class legend has the class code (`value`) that the raster holds; ramps have none.
+    Expected codes from the stress-class table, the land-cover legend table and the run's own QGIS style."""
+    import xml.etree.ElementTree as ET
+
+    from biostress.landcover.legend import load_legend
+
+    for lang in ("nl", "en"):
+        lay = {x["id"]: x for x in api(server, f"/api/layers?lang={lang}")}
+        classes = load_classes()
+        assert [e["value"] for e in lay["stress_class"]["legend"]] == [c.code for c in classes]
+        assert [e["value"] for e in lay["stress_class"]["legend_cb"]] == [c.code for c in classes]
+        assert [(e["value"], e["colour"]) for e in lay["stress_class"]["legend"]] == [(c.code, c.colour) for c in classes]
+        codes = [c.code for c in load_legend().classes]
+        assert [e["value"] for e in lay["landcover"]["legend"]] == codes
+        with rasterio.open(run_dir / "landcover.tif") as ds:
+            present = {int(v) for v in np.unique(ds.read(1))} - ({int(ds.nodata)} if ds.nodata is not None else set())
+        assert present <= set(codes)  # every code in the raster has its legend entry
+        if "opportunity_best_measure" in lay:
+            qml = ET.parse(run_dir / "opportunity_best_measure.qml").getroot()
+            want = [int(round(float(e.get("value")))) for e in qml.iter("paletteEntry")]
+            assert [e["value"] for e in lay["opportunity_best_measure"]["legend"]] == want
+        assert all("value" not in e for e in lay["green_share"]["legend"])  # a ramp: five steps, no codes
+
+
+class Editor(App):
+    """A second browser context (its own sessionStorage) for the editor, shared by the editor tests in order."""
+
+    def token(self) -> str | None:
+        a = self.page.evaluate("sessionStorage.getItem('biostress.auth')")
+        return json.loads(a)["token"] if a else None
+
+    def login(self) -> None:
+        """Log in through the dialog when not logged in yet (the first editor test checks this path in detail)."""
+        p = self.page
+        if p.is_visible("#user-box"):
+            return
+        p.click("#btn-login")
+        p.fill("#login-user", EDITOR[0])
+        p.fill("#login-password", EDITOR[1])
+        with p.expect_response(lambda r: r.url.endswith("/api/auth/login")):
+            p.click("#login-submit")
+        p.wait_for_selector("#tab-editor:not([hidden])")
+
+    def editor_tab(self) -> None:
+        self.login()
+        self.page.click("#tab-editor")
+        self.page.wait_for_selector("#panel-editor:not([hidden])")
+
+
+def new_app(browser, server, cls=App, init_script: str | None = None):
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True, locale="nl-NL")
+    if init_script:
+        ctx.add_init_script(init_script)
+    page = ctx.new_page()
+    a = cls(page, server)
+    page.goto(server["url"] + "/")
+    page.wait_for_selector("body[data-map-ready='1']", timeout=30000)
+    a.idle()
+    return ctx, a
+
+
+@pytest.fixture(scope="module")
+def editor_page(browser, server):
+    ctx, a = new_app(browser, server, Editor)
+    yield a
+    ctx.close()
+
+
+@pytest.fixture
+def editor(editor_page):
+    editor_page.errors.clear()
+    p = editor_page.page
+    p.evaluate("() => { const b = window.biostress; if (b.state.popup) b.state.popup.remove(); }")
+    yield editor_page
+    assert not editor_page.errors, f"JavaScript errors in the editor's page: {editor_page.errors}"
+
+
+@pytest.fixture
+def resident(browser, server):
+    """Anyone: a separate browser context without a login."""
+    ctx, a = new_app(browser, server)
+    yield a
+    assert not a.errors, f"JavaScript errors in the resident's page: {a.errors}"
+    ctx.close()
+
+
+def test_read_only_server_explains_that_nobody_can_log_in(browser, server):
+    """A server without a data folder (writable.uploads and .plans false in /api/info) shows a short explanation
+    instead of the log-in button."""
+    ctx = browser.new_context(viewport=VIEWPORT, locale="nl-NL")
+    page = ctx.new_page()
+
+    def read_only(route):
+        info = route.fetch().json()
+        info["writable"] = {"proposals": True, "uploads": False, "plans": False}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(info))
+
+    page.route(lambda url: url.endswith("/api/info"), read_only)
+    try:
+        page.goto(server["url"] + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=30000)
+        assert page.is_visible("#readonly-note")
+        assert "Alleen inzien" in page.inner_text("#readonly-note")
+        assert page.is_hidden("#btn-login") and page.is_hidden("#tab-editor")
+    finally:
+        ctx.close()
+    # the real server is writable: the log-in button is there and the note is not
+    ctx, a = new_app(browser, server)
+    try:
+        assert a.page.is_visible("#btn-login") and a.page.is_hidden("#readonly-note")
+    finally:
+        ctx.close()
+
+
+def test_editor_login_wrong_password_then_right(editor, server):
+    """The dialog opens from the header, Esc closes it (focus back on the button); a wrong password shows the
+    error and stores nothing; the right one (typed with the keyboard) logs in: name in the header, editor tab
+    selected, a token in sessionStorage that the server accepts."""
+    page = editor.page
+    assert page.is_hidden("#tab-editor") and page.is_hidden("#user-box")
+    page.click("#btn-login")
+    assert page.evaluate("document.getElementById('login-dialog').open")
+    assert page.evaluate("document.activeElement.id") == "login-user"
+    page.keyboard.press("Escape")
+    assert not page.evaluate("document.getElementById('login-dialog').open")
+    assert page.evaluate("document.activeElement.id") == "btn-login"
+    # wrong password
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.getElementById('login-dialog').open")
+    page.keyboard.type(EDITOR[0])
+    page.keyboard.press("Tab")
+    page.keyboard.type("not-the-password")
+    with page.expect_response(lambda r: r.url.endswith("/api/auth/login")) as resp:
+        page.keyboard.press("Enter")
+    assert resp.value.status == 401
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert "Onbekende gebruiker of verkeerd wachtwoord" in page.inner_text("#login-error")
+    assert page.get_attribute("#login-error", "role") == "alert"
+    assert editor.token() is None and page.is_hidden("#tab-editor")
+    assert page.evaluate("document.activeElement.id") == "login-password"
+    editor.shot("07_login_dialog_nl.png")
+    # the right password
+    page.keyboard.type(EDITOR[1])
+    with page.expect_response(lambda r: r.url.endswith("/api/auth/login")) as resp:
+        page.keyboard.press("Enter")
+    assert resp.value.status == 200
+    page.wait_for_selector("#tab-editor:not([hidden])")
+    assert not page.evaluate("document.getElementById('login-dialog').open")
+    assert EDITOR[0] in page.inner_text("#user-name")
+    assert page.is_hidden("#btn-login") and page.is_visible("#btn-logout")
+    assert page.get_attribute("#tab-editor", "aria-selected") == "true" and page.is_visible("#panel-editor")
+    token = editor.token()
+    assert token and api(server, "/api/auth/me", token) == {"user": EDITOR[0], "municipality": server["municipality"],
+                                                            "editor": True}
+
+
+def test_an_editor_of_another_municipality_can_change_nothing(browser, server):
+    """Logging in works, but the panel says that this user edits another area and shows no editing tools."""
+    ctx, a = new_app(browser, server)
+    try:
+        p = a.page
+        p.click("#btn-login")
+        p.fill("#login-user", OTHER_EDITOR[0])
+        p.fill("#login-password", OTHER_EDITOR[1])
+        p.click("#login-submit")
+        p.wait_for_selector("#tab-editor:not([hidden])")
+        assert p.is_visible("#editor-warning") and server["municipality"] in p.inner_text("#editor-warning")
+        assert p.is_hidden("#editor-sections")
+        assert not a.errors
+    finally:
+        ctx.close()
+
+
+def test_a_stale_token_is_dropped_at_start(browser, server):
+    """A token the server no longer accepts (here: a forged one) is checked at start; the app logs out and says so."""
+    forged = json.dumps({"token": "eyJzdWIiOiJhbm5hIn0.forged", "user": EDITOR[0], "municipality": "GM0505",
+                         "editor": True, "expires": int(time.time()) + 3600})
+    ctx, a = new_app(browser, server, init_script=f"sessionStorage.setItem('biostress.auth', {json.dumps(forged)})")
+    try:
+        p = a.page
+        p.wait_for_selector("#btn-login:not([hidden])")
+        assert p.is_hidden("#tab-editor") and p.is_hidden("#user-box")
+        assert p.evaluate("sessionStorage.getItem('biostress.auth')") is None
+        assert "opnieuw in" in p.inner_text("#toast")
+    finally:
+        ctx.close()
+
+
+def test_editor_uploads_files_and_sees_their_checks_and_a_refusal(editor, server, tmp_path):
+    """A GeoJSON and a GeoPackage made here are accepted and listed with the feature count and CRS written; a text
+    file named .gpkg is refused with the API's own error text, and nothing of it is kept."""
+    page = editor.page
+    editor.editor_tab()
+    rng = np.random.default_rng(7)
+    xs = rng.uniform(BBOX[0] + 100, BBOX[2] - 100, 7)
+    ys = rng.uniform(BBOX[1] + 100, BBOX[3] - 100, 7)
+    trees = gpd.GeoDataFrame({"soort": [f"boom {i}" for i in range(7)], "kroon_m": rng.uniform(2, 9, 7)},
+                             geometry=gpd.points_from_xy(xs, ys), crs="EPSG:28992").to_crs("EPSG:4326")
+    gj = tmp_path / "bomen.geojson"
+    trees.to_file(gj, driver="GeoJSON")
+    parcels = gpd.GeoDataFrame({"eigenaar": ["gemeente", "school", "woningcorporatie"]},
+                               geometry=[shapely.box(BBOX[0] + 100 * i, BBOX[1], BBOX[0] + 100 * i + 80, BBOX[1] + 80)
+                                         for i in range(3)], crs="EPSG:28992")
+    gp = tmp_path / "percelen.gpkg"
+    parcels.to_file(gp, driver="GPKG")
+    for path, n, geom, crs in ((gj, len(trees), "Point", "EPSG:4326"), (gp, len(parcels), "Polygon", "EPSG:28992")):
+        page.set_input_files("#upload-file", str(path))
+        with page.expect_response(lambda r: "/api/uploads?" in r.url and r.request.method == "POST") as resp:
+            page.click("#upload-submit")
+        assert resp.value.status == 201, resp.value.text()
+        row = f"#upload-list li[data-name='{path.name}']"
+        page.wait_for_selector(row)
+        assert page.inner_text(f"{row} .upload-content") == f"{n} objecten ({geom})"
+        assert crs in page.inner_text(f"{row} .upload-checks")
+        assert "Geaccepteerd" in page.inner_text(row)
+        assert "geaccepteerd" in page.inner_text("#upload-msg")
+    # what the server stored: the same bytes
+    folder = server["data"] / "uploads" / server["municipality"]
+    stored = {p.name.split("_", 1)[1]: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*_*")}
+    assert stored == {gj.name: hashlib.sha256(gj.read_bytes()).hexdigest(),
+                      gp.name: hashlib.sha256(gp.read_bytes()).hexdigest()}
+    listed = api(server, "/api/uploads", editor.token())
+    assert sorted((u["name"], u["features"]) for u in listed) == [(gj.name, 7), (gp.name, 3)]
+    # a disguised file
+    fake = tmp_path / "eigendom.gpkg"
+    fake.write_text("Dit is geen GeoPackage maar gewone tekst.\n" * 20)
+    page.set_input_files("#upload-file", str(fake))
+    with page.expect_response(lambda r: "/api/uploads?" in r.url and r.request.method == "POST") as resp:
+        page.click("#upload-submit")
+    assert resp.value.status == 400
+    # the API's error for these bytes, asked over plain HTTP (the browser may no longer hold the answer's body)
+    status, err, _ = http_status(server, f"/api/uploads?name={fake.name}", "POST", fake.read_bytes(),
+                                 {"Authorization": f"Bearer {editor.token()}"})
+    assert status == 400 and "gpkg" in err["error"]
+    page.wait_for_selector("#upload-msg.msg-err")
+    shown = page.inner_text("#upload-msg")
+    assert err["error"] in shown and fake.name in shown and "geweigerd" in shown
+    assert err["error"] in page.inner_text(f"#upload-list li.rejected[data-name='{fake.name}'] .upload-error")
+    assert not any(p.name.endswith(fake.name) for p in folder.iterdir())
+    assert len(api(server, "/api/uploads", editor.token())) == 2
+    page.evaluate("document.getElementById('upload-crs').closest('.field').scrollIntoView({block: 'start'})")
+    editor.shot("08_editor_uploads_nl.png")
+
+
+def test_resident_proposal_is_moderated_and_shown_on_the_public_map(editor, resident, server, run_dir):
+    """A resident (no login) reports an observation from the plot card; the editor sees it pending with the contact,
+    approves it; the server's SQLite file and the public API say approved (without the contact), and a fresh
+    anonymous page draws it as a marker of the public layer, with a popup and a legend entry."""
+    page = resident.page
+    lon, lat = built_up_places(run_dir, 5)[-1]
+    page.evaluate("([lon, lat]) => window.biostress.loadPlot({lng: lon, lat: lat})", [lon, lat])
+    page.wait_for_selector("#propose summary")
+    page.click("#propose summary")
+    page.check("input[name=propose-kind][value=observation]")
+    page.fill("#propose-species", "egel")
+    text = "Egel gezien onder de heg bij het speeltuintje, ’s avonds rond tien uur."
+    page.fill("#propose-text", text)
+    page.fill("#propose-contact", "bewoner@example.org")
+    with page.expect_response(lambda r: r.url.endswith("/api/proposals") and r.request.method == "POST") as resp:
+        page.click("#propose-submit")
+    pid = resp.value.json()["id"]
+    assert pid not in [p["id"] for p in api(server, "/api/proposals")]  # pending: not public
+    # another resident proposes a measure nearby (plain HTTP), so that the editor's list holds more than one
+    lon2, lat2 = lon + 0.0016, lat - 0.0007  # about 130 m east-south-east
+    status, other, _ = http_status(server, "/api/proposals", "POST", json.dumps(
+        {"kind": "measure", "measure": "facade_garden", "x": lon2, "y": lat2,
+         "text": "Hier is ruimte voor geveltuintjes langs de hele gevelwand."}).encode(), {"Content-Type": "application/json"})
+    assert status == 201
+    # the editor: pending, with the contact
+    ed = editor.page
+    editor.editor_tab()
+    with ed.expect_response(lambda r: "/api/proposals?all=1" in r.url):
+        ed.click("#moderation-refresh")
+    ed.select_option("#moderation-filter", "pending")
+    item = f"#moderation-list li[data-id='{pid}']"
+    ed.wait_for_selector(item)
+    assert ed.get_attribute(item, "data-status") == "pending"
+    got = ed.inner_text(item)
+    assert text in got and "bewoner@example.org" in got and "Waarneming: egel" in got and "In behandeling" in got
+    assert ed.locator("#moderation-list > li").count() == len(
+        [p for p in api(server, "/api/proposals?all=1", editor.token()) if p["status"] == "pending"])
+    ed.select_option("#moderation-filter", "all")
+    assert "Voorgestelde maatregel: Geveltuin" in ed.inner_text(f"#moderation-list li[data-id='{other['id']}']")
+    ed.evaluate("document.getElementById('moderation-title').scrollIntoView({block: 'start'})")
+    editor.shot("09_moderation_nl.png")
+    # show on map: the map centres on the contribution and a popup tells what it is
+    ed.click(f"{item} button[data-action=show]")
+    centre = ed.evaluate("(() => { const c = window.biostress.state.map.getCenter(); return [c.lng, c.lat]; })()")
+    np.testing.assert_allclose(centre, [lon, lat], atol=1e-6)
+    assert text in ed.inner_text(".maplibregl-popup")
+    # approve
+    with ed.expect_response(lambda r: f"/api/proposals/{pid}/moderate" in r.url) as mod:
+        ed.click(f"{item} button[data-action=approved]")
+    assert mod.value.status == 200
+    ed.select_option("#moderation-filter", "approved")
+    ed.wait_for_selector(f"#moderation-list li[data-id='{pid}'][data-status=approved]")
+    with sqlite3.connect(server["data"] / "proposals.sqlite") as db:
+        row = db.execute("SELECT status, moderated_by, kind, species FROM proposals WHERE id = ?", (pid,)).fetchone()
+    assert row == ("approved", EDITOR[0], "observation", "egel")
+    public = {p["id"]: p for p in api(server, "/api/proposals")}
+    assert pid in public and public[pid]["text"] == text and "contact" not in public[pid]
+    assert other["id"] not in public
+    # the measure as well (the public layer then has both kinds of marker)
+    ed.select_option("#moderation-filter", "all")
+    with ed.expect_response(lambda r: f"/api/proposals/{other['id']}/moderate" in r.url):
+        ed.click(f"#moderation-list li[data-id='{other['id']}'] button[data-action=approved]")
+    ed.wait_for_selector(f"#moderation-list li[data-id='{other['id']}'][data-status=approved]")
+    assert {pid, other["id"]} <= {p["id"] for p in api(server, "/api/proposals")}
+    # anyone, on a fresh page: the public layer holds it
+    page.reload()
+    page.wait_for_selector("body[data-map-ready='1']", timeout=30000)
+    page.wait_for_function(f"[{pid}, {other['id']}].every(i => window.biostress.state.proposalsPublic.some(p => p.id === i))")
+    assert page.is_visible("#legend-proposals")
+    assert "Waarneming" in page.inner_text("#legend-proposals")
+    page.click("#btn-legend-toggle")  # fold the legend: in the small test window it covers the map's centre
+    resident.jump(lon, lat, 17)
+    hit = page.evaluate("""([lon, lat]) => { const m = window.biostress.state.map; const p = m.project([lon, lat]);
+        return m.queryRenderedFeatures([[p.x - 3, p.y - 3], [p.x + 3, p.y + 3]], {layers: ['proposals']})
+                .map(f => f.properties.id); }""", [lon, lat])
+    assert pid in hit
+    assert close(resident.pixel(lon, lat, half=1), (255, 255, 255), tol=12)  # an observation: white dot, purple ring
+    x, y = page.evaluate("""([lon, lat]) => { const m = window.biostress.state.map; const p = m.project([lon, lat]);
+        const r = m.getCanvas().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""", [lon, lat])
+    page.mouse.click(x, y)
+    page.wait_for_selector(f".maplibregl-popup [data-proposal='{pid}']")
+    assert text in page.inner_text(".maplibregl-popup") and "bewoner@example.org" not in page.content()
+    page.click("#btn-legend-toggle")
+    if os.environ.get("BIOSTRESS_WEB_SCREENSHOTS"):  # with some surroundings for the docs
+        resident.jump(lon + 0.0004, lat - 0.00035, 15.8)
+    resident.shot("10_proposal_on_map_nl.png")
+    # the layers panel lists it too (keyboard and screen-reader users)
+    page.click("#tab-layers")
+    page.click("#public-proposals > summary")
+    assert text in page.inner_text(f"#public-proposals-list li[data-id='{pid}']")
+
+
+def test_editor_exports_proposals_as_csv_and_geojson(editor, server, tmp_path):
+    """The export buttons fetch with the token and save a file; its rows are the server's SQLite rows."""
+    page = editor.page
+    editor.editor_tab()
+    with sqlite3.connect(server["data"] / "proposals.sqlite") as db:
+        want = db.execute("SELECT id, kind, status, text, contact, lon, lat FROM proposals ORDER BY id").fetchall()
+    assert want, "no proposals to export (the tests above send some)"
+    with page.expect_download() as dl:
+        page.click("#export-csv")
+    assert dl.value.suggested_filename == "proposals.csv"
+    path = tmp_path / "proposals.csv"
+    dl.value.save_as(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(int(r["id"]), r["kind"], r["status"], r["text"], r["contact"] or None) for r in rows] == \
+        [w[:5] for w in want]
+    with page.expect_download() as dl:
+        page.click("#export-geojson")
+    path = tmp_path / "proposals.geojson"
+    dl.value.save_as(path)
+    fc = json.loads(path.read_text(encoding="utf-8"))
+    assert [(f["id"], f["properties"]["status"], *f["geometry"]["coordinates"]) for f in fc["features"]] == \
+        [(w[0], w[2], w[5], w[6]) for w in want]
+    assert "proposals.geojson" in page.inner_text("#moderation-msg")
+
+
+def test_editor_saves_a_scenario_as_a_plan_that_anyone_can_open(editor, resident, server, run_dir):
+    """The editor computes a real scenario (three corners added at the map centre) and saves it with a name; the
+    plan file on the server holds that measure, polygon and result; a resident opens it from the list and sees the
+    area and the result table, without the save form."""
+    page = editor.page
+    editor.login()
+    lon, lat, measure = fitting_place(run_dir, server)
+    page.click("#tab-scenario")
+    page.select_option("#scenario-measure", measure)
+    page.click("#btn-draw")
+    corners = [(lon - 0.0006, lat - 0.0004), (lon + 0.0006, lat - 0.0004), (lon, lat + 0.0005)]
+    for c in corners:
+        editor.jump(*c, 16, wait_tiles=False)
+        page.click("#btn-add-centre")
+    with page.expect_response(lambda r: "/api/scenario" in r.url, timeout=90000) as resp:
+        page.click("#btn-finish")
+    assert resp.value.status == 200
+    posted = json.loads(resp.value.request.post_data)
+    result = resp.value.json()
+    page.wait_for_selector("#plan-save:not([hidden]) #plan-name")
+    name = "Proef in het centrum"
+    page.fill("#plan-name", name)
+    with page.expect_response(lambda r: r.url.endswith("/api/plans") and r.request.method == "POST") as saved:
+        page.click("#plan-save-btn")
+    assert saved.value.status == 201
+    plan_id = saved.value.json()["id"]
+    page.wait_for_selector(f"#plan-list li[data-plan='{plan_id}']")
+    assert name in page.inner_text("#plan-msg")
+    rec = json.loads((server["data"] / "plans" / f"{plan_id}.json").read_text())
+    assert rec["name"] == name and rec["author"] == EDITOR[0] and rec["municipality"] == server["municipality"]
+    assert rec["plan"]["measure"] == measure == posted["measure"]
+    assert rec["plan"]["polygon"] == posted["polygon"]
+    np.testing.assert_allclose(posted["polygon"]["coordinates"][0][:3], corners, atol=1e-7)
+    assert rec["plan"]["result"]["totals"] == result["totals"]
+    # anyone opens it
+    rp = resident.page
+    rp.click("#tab-scenario")
+    rp.wait_for_selector(f"#plan-list li[data-plan='{plan_id}']")
+    with rp.expect_response(lambda r: f"/api/plans/{plan_id}" in r.url):
+        rp.click(f"#plan-list li[data-plan='{plan_id}'] button")
+    rp.wait_for_selector("#scenario-result .plan-banner")
+    assert name in rp.inner_text("#scenario-result .plan-banner")
+    changed = [x for x in result["totals"] if x["change"] is not None and abs(x["change"]) > 1e-9]
+    assert rp.locator("#scenario-result tbody tr").count() == len(changed)
+    np.testing.assert_allclose(rp.evaluate("window.biostress.state.vertices"), corners, atol=1e-7)
+    assert rp.is_hidden("#plan-save")
+    resident.shot("11_saved_plan_nl.png")
+    page.evaluate("window.biostress.clearScenario()")
+
+
+def test_logout_removes_the_editor_panel_and_writes_need_a_token(editor, server):
+    """After logging out the editor tab and panel are gone, the token is forgotten, and writing without a token is
+    answered 401 (from the page and over plain HTTP)."""
+    page = editor.page
+    editor.editor_tab()
+    assert editor.token()
+    page.click("#btn-logout")
+    page.wait_for_selector("#btn-login:not([hidden])")
+    assert page.is_hidden("#tab-editor") and page.is_hidden("#panel-editor") and page.is_hidden("#user-box")
+    assert page.get_attribute("#tab-layers", "aria-selected") == "true"
+    assert editor.token() is None
+    assert page.evaluate("document.activeElement.id") == "btn-login"
+    statuses = page.evaluate("""async () => {
+        const a = await fetch('/api/proposals/1/moderate', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                            body: JSON.stringify({status: 'rejected'})});
+        const b = await fetch('/api/uploads?name=x.geojson', {method: 'POST', body: '{}'});
+        const c = await fetch('/api/proposals.csv');
+        return [a.status, b.status, c.status]; }""")
+    assert statuses == [401, 401, 401]
+    status, body, headers = http_status(server, "/api/plans", "POST", b'{"name": "x"}',
+                                        {"Content-Type": "application/json"})
+    assert status == 401 and body["error"] and headers.get("www-authenticate", headers.get("WWW-Authenticate")) == "Bearer"
+    with sqlite3.connect(server["data"] / "proposals.sqlite") as db:
+        row = db.execute("SELECT status FROM proposals WHERE id = 1").fetchone()
+    assert row is None or row[0] != "rejected"
+
+
+def test_every_text_is_in_dutch_and_english(app):
+    """i18n.js has the same keys in both languages, and every data-i18n key of the page exists."""
+    page = app.page
+    keys = page.evaluate("[Object.keys(window.BIOSTRESS_I18N.nl).sort(), Object.keys(window.BIOSTRESS_I18N.en).sort()]")
+    assert keys[0] == keys[1]
+    used = page.evaluate("""[...document.querySelectorAll('[data-i18n], [data-i18n-placeholder], [data-i18n-aria-label]')]
+        .flatMap(e => [e.dataset.i18n, e.dataset.i18nPlaceholder, e.dataset.i18nAriaLabel]).filter(Boolean)""")
+    assert set(used) <= set(keys[0]), set(used) - set(keys[0])
+
+
+def test_editor_panel_text_contrast_meets_wcag_aa(editor, server):
+    """The editor's texts (top bar, panel, upload list, status badges, moderation items) have >= 4.5:1 (3:1 large)."""
+    page = editor.page
+    status, _, _ = http_status(server, "/api/proposals", "POST", json.dumps(
+        {"kind": "observation", "species": "gierzwaluw", "x": server_centre(server)[0], "y": server_centre(server)[1],
+         "text": "Gierzwaluwen onder de dakrand."}).encode(), {"Content-Type": "application/json"})
+    assert status == 201
+    editor.editor_tab()
+    with page.expect_response(lambda r: "/api/proposals?all=1" in r.url):
+        page.click("#moderation-refresh")
+    page.select_option("#moderation-filter", "all")
+    page.wait_for_selector("#moderation-list .badge.status-pending")
+    checks = {}
+    for sel in ("#user-name", "#btn-logout", "#tab-editor", "#panel-editor h2", "#editor-who", ".editor-card h3",
+                ".editor-card p.muted", ".editor-card .help", ".file-row label.btn", ".file-name", "#upload-submit",
+                "#upload-list li > *", ".upload-name", ".upload-checks", "#moderation-list .badge", ".mod-item h4",
+                ".mod-text", ".mod-item .small", ".mod-item .btn-primary", ".mod-item .btn:not(.btn-primary)",
+                "#moderation-filter"):
+        for i, c in enumerate(page.evaluate(COLOURS_JS, sel)):
+            checks[f"{sel} #{i}"] = c
+    assert len(checks) >= 20
+    bad = {}
+    for k, c in checks.items():
+        large = c["size"] >= 24 or (c["size"] >= 18.66 and c["weight"] >= 700)
+        ratio = contrast(c["fg"][:3], c["bg"][:3])
+        if ratio < (3.0 if large else 4.5):
+            bad[k] = round(ratio, 2)
+    assert not bad, f"contrast below WCAG AA: {bad}"
+
+
+def server_centre(server) -> tuple[float, float]:
+    return tuple(api(server, "/api/info")["center"])
+
+
+def test_editor_panel_switches_language(editor):
+    """With an editor logged in, the language button also turns the editor's panel and header into English."""
+    page = editor.page
+    editor.editor_tab()
+    page.click("#btn-lang")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    try:
+        assert page.inner_text("#tab-editor") == "Editor"
+        assert page.inner_text("#user-name") == f"Logged in as {EDITOR[0]}"
+        assert page.inner_text("#btn-logout") == "Log out"
+        assert page.inner_text("#uploads-title") == "Upload data"
+        assert page.eval_on_selector("#moderation-filter option[value=all]", "o => o.textContent").startswith("All (")
+        statuses = set(page.eval_on_selector_all("#moderation-list .badge", "els => els.map(e => e.textContent)"))
+        assert statuses and statuses <= {"Pending", "Approved", "Rejected"}
+    finally:
+        page.click("#btn-lang")
+        page.wait_for_function("document.documentElement.lang === 'nl'")

@@ -397,6 +397,11 @@ def serve(
     report_dir: Annotated[Path | None, typer.Option("--reports", help="Report folder offered for download.")] = None,
     add_user: Annotated[str | None, typer.Option("--add-user", help="Add an editor USER:MUNICIPALITY_CODE to --users "
                                                  "(asks for the password) and stop.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes (2 uses both cores of a "
+                                         "2-core machine).")] = 1,
+    precompute: Annotated[bool, typer.Option("--precompute/--no-precompute", help="Compute the measures of every "
+                                             "cell before serving (fast plot cards; cached for the next start).")]
+    = True,
 ) -> None:
     """The web tool: map, my plot, scenarios, downloads and the HTTP API (OGC API Features, OpenAPI)."""
     try:
@@ -412,8 +417,12 @@ def serve(
             return
         from .web.serve import serve as _serve
 
-        out.print(f"biostress web tool on http://{host}:{port}/  (Ctrl+C to stop)")
-        _serve(run_dir, host, port, users, data_dir, report_dir=report_dir)
+        def say(msg: str) -> None:
+            out.print(f"  {msg}")
+
+        out.print(f"biostress web tool for {run_dir}: preparing ...")
+        _serve(run_dir, host, port, users, data_dir, report_dir=report_dir, workers=workers, precompute=precompute,
+               progress=say, ready=lambda: out.print(f"biostress web tool on http://{host}:{port}/  (Ctrl+C to stop)"))
     except BiostressError as e:
         _fail(e)
 

@@ -64,6 +64,7 @@ from .gain import (
 from .variables import RuleVariables, rule_variables, unknown_notes
 
 __all__ = [
+    "iter_measure_layers",
     "LAYERS",
     "NONE_COLOUR",
     "compute",
@@ -190,6 +191,18 @@ class _Run:
 def _iter_layers(run: _Run, chosen: Sequence[Measure]) -> Iterator[tuple[Measure, dict[str, np.ndarray]]]:
     for m in chosen:
         yield m, run.layers(m)
+
+
+def iter_measure_layers(ctx: IndicatorContext, catalogue: Catalogue | None = None,
+                        measures: Iterable[str] | None = None, *, params: GainParams | None = None,
+                        variables: RuleVariables | None = None, regions: Sequence[str] = ("NL",),
+                        on: date | None = None) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+    """:func:`measure_layers` one measure at a time (``(id, layers)``), so only one measure's layers are held:
+    the rule variables and the runoff before are computed once for all."""
+    cat = catalogue if catalogue is not None else load_catalogue(params_dir=ctx.params_dir, legend=ctx.legend)
+    run = _Run(ctx, params, variables, regions, on)
+    for m, lay in _iter_layers(run, _choose(cat, measures)):
+        yield m.id, lay
 
 
 def measure_layers(ctx: IndicatorContext, catalogue: Catalogue | None = None, measures: Iterable[str] | None = None,

@@ -14,16 +14,19 @@ import math
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import BiostressError, InputDataError, NoOverlapError
 from .auth import Authenticator, AuthError, User, load_users
+from .cellcache import cache_dir_for
 from .layers import LANGS
 from .ogc import ogc_router
 from .participation import ProposalStore, RateLimiter
@@ -64,6 +67,10 @@ class FastJSON(JSONResponse):
     """JSON without FastAPI's per-field encoder (much faster for large answers); NaN/inf become null."""
 
     def render(self, content: Any) -> bytes:
+        try:  # orjson: NaN and inf -> null, numpy scalars and arrays, dates
+            return orjson.dumps(content, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+        except TypeError:
+            pass
         try:
             s = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default)
         except ValueError:
@@ -197,7 +204,8 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
                report_dir: str | Path | None = None, max_upload_bytes: int = DEFAULT_MAX_BYTES,
                geocoder_url: str | None = "default", scenario_modules: tuple[str, ...] | None = None,
                proposal_limit: tuple[int, float] = (10, 600.0), tile_cache_bytes: int = 64 * 1024 * 1024,
-               warm: bool = True) -> FastAPI:
+               warm: bool = True, cache: bool = True, precompute: bool = True,
+               progress: Callable[[str], None] | None = None) -> FastAPI:
     """The FastAPI app serving the run folder ``run_dir``.
 
     ``users``: the editors file (:mod:`biostress.web.auth`; without it nobody can write);
@@ -207,7 +215,12 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
     public service, None = offline: coordinates and unit names only); ``scenario_modules``: the
     indicators a scenario re-runs (default: those of :func:`biostress.scenarios.run_scenario`);
     ``proposal_limit``: at most that many proposals per client per that many seconds; ``warm``: prepare
-    the plot cards' measure computation in a background thread right away."""
+    the plot cards' measure computation in a background thread right away and, with ``precompute``, compute
+    the measures of the whole grid there (:meth:`PlotService.precompute`; cards read them when done, before
+    that each click computes its 32 x 32 block); ``cache``: copy the raster
+    layers into one memory-mapped cache file at start (:mod:`biostress.web.cellcache`; fast lookups and
+    tiles), kept in ``data_dir``/cache, else ``<run>/.web-cache``, else a temporary folder; ``progress``:
+    called with a line of text about slow start-up steps."""
     from ..sources.geocode import PDOK_LOCATIESERVER_URL
 
     _preload()
@@ -215,10 +228,18 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
     data = Path(data_dir).resolve() if data_dir is not None else None
     if data is not None:
         data.mkdir(parents=True, exist_ok=True)
+    cache_dir = cache_dir_for(state.run_dir, data) if cache else None
+    if cache_dir is not None:
+        state.attach_stack(cache_dir, progress)
     auth = Authenticator(load_users(users) if users is not None else {}, state.code, data)
     plots = PlotService(state)
     if warm:
-        threading.Thread(target=_quiet(plots.warm), name="biostress-warm", daemon=True).start()
+        def _warm() -> None:
+            plots.warm()
+            if precompute:
+                plots.precompute(cache_dir, progress=progress)
+
+        threading.Thread(target=_quiet(_warm), name="biostress-warm", daemon=True).start()
     scenarios = ScenarioService(state, modules=scenario_modules)
     proposals = ProposalStore(data / "proposals.sqlite" if data else None, state.bounds_wgs84, state.catalogue.ids)
     uploads = UploadStore(data / "uploads", max_upload_bytes) if data else None
@@ -247,12 +268,7 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(e, AuthError) and e.status == 401 else None
         return JSONResponse({"error": e.message, "hint": e.hint}, status_code=_status_of(e), headers=headers)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        resp = await call_next(request)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
-        return resp
+    app.add_middleware(_SecurityHeaders)
 
     def editor(authorization: str | None) -> User:
         return auth.editor(authorization)
@@ -288,12 +304,15 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         return Response(data_, media_type="image/png", headers=PNG_HEADERS)
 
     @app.get("/tiles/units/{level}/{z}/{x}/{y}.pbf")
-    def unit_tile(level: str, z: int, x: int, y: int):
+    async def unit_tile(level: str, z: int, x: int, y: int):
         _tile_ok(z, x, y)
         u = state.units.get(level)
         if u is None:
             raise ApiError(404, f"No unit level {level!r}.", f"Use one of {', '.join(state.units)}.")
-        b = tiles.get_or_make(("units", level, z, x, y), lambda: u.tiles().render(z, x, y))
+        key = ("units", level, z, x, y)
+        b = tiles.get(key)
+        if b is None:  # encoding an MVT can take longer: off the event loop
+            b = await run_in_threadpool(tiles.get_or_make, key, lambda: u.tiles().render(z, x, y))
         return _mvt(b)
 
     @app.get("/tiles/vector/{name}/{z}/{x}/{y}.pbf")
@@ -315,7 +334,7 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         return _png(tiles.get_or_make(("scenario", sid, layer, z, x, y), lambda: src.render(z, x, y, style)))
 
     @app.get("/tiles/{layer}/{z}/{x}/{y}.png")
-    def raster_tile(layer: str, z: int, x: int, y: int, cb: bool = False):
+    async def raster_tile(layer: str, z: int, x: int, y: int, cb: bool = False):
         _tile_ok(z, x, y)
         lay = state.layers.get(layer)
         src = state.sources.get(layer)
@@ -323,7 +342,14 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
             raise ApiError(404, f"No raster layer {layer!r}.", "See GET /api/layers.")
         style = lay.style_cb if cb and lay.style_cb is not None else lay.style
         key = (layer, bool(cb and lay.style_cb is not None), z, x, y)
-        return _png(tiles.get_or_make(key, lambda: src.render(z, x, y, style)))
+        b = tiles.get(key)
+        if b is None:
+            def make() -> bytes:
+                return src.render(z, x, y, style)
+
+            # from the memory-mapped cells a tile takes ~2 ms: drawn right here; through GDAL: in a thread
+            b = tiles.get_or_make(key, make) if src.in_memory else await run_in_threadpool(tiles.get_or_make, key, make)
+        return _png(b)
 
     # ------------------------------------------------------------------ units, plot, geocode, measures
     @app.get("/api/units/{level}")
@@ -336,8 +362,10 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         return Response(b, media_type="application/geo+json")
 
     @app.get("/api/plot")
-    def plot(x: float, y: float, crs: str = "EPSG:4326", lang: Lang = "nl", measures: bool = True):
-        return FastJSON(plots.card(x, y, crs, lang, measures=measures))
+    async def plot(x: float, y: float, crs: str = "EPSG:4326", lang: Lang = "nl", measures: bool = True):
+        if plots.fast:  # ~1 ms from the caches: right here, no thread hand-off
+            return FastJSON(plots.card(x, y, crs, lang, measures=measures))
+        return FastJSON(await run_in_threadpool(plots.card, x, y, crs, lang, measures=measures))
 
     report_lock = threading.Lock()
     reports = LRUBytes(64 * 1024 * 1024)
@@ -534,6 +562,31 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
         app.mount("/", StaticFiles(directory=STATIC_DIR), name="app")
     return app
+
+
+class _SecurityHeaders:
+    """ASGI middleware adding ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin`` to every
+    response (plain ASGI: no per-request task as with ``@app.middleware``)."""
+
+    _EXTRA = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"))
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in self._EXTRA if k not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _preload() -> None:

@@ -6,7 +6,8 @@ stops from ``vmin`` to ``vmax`` (``colorrampshader`` items). The web tiles show 
 equal steps**: a value ``v`` gets colour ``k = clip(floor(5 (v - vmin) / (vmax - vmin)), 0, 4)``, so
 the legend (``"0 - 0.2"``, ...) says exactly which colour a value gets. Class tables are shown as
 they are (land cover from the run's legend table, stress classes from
-:func:`biostress.stresstest.load_classes`, the best measure with the catalogue's names).
+:func:`biostress.stresstest.load_classes`, the best measure with the catalogue's names); each of their
+legend entries carries its class ``value`` (the code in the raster) besides ``colour`` and ``label``.
 
 Colour-blind-safe variants (``legend_cb``): the stress classes use the ``colour_cb`` column of
 ``stresstest_classes.csv`` (Okabe & Ito 2008); a ramp built from the same five ColorBrewer RdYlGn
@@ -187,17 +188,18 @@ class Style:
         step = (self.vmax - self.vmin) / N_STEPS
         return [self.vmin + i * step for i in range(N_STEPS + 1)]
 
-    def legend(self, lang: str) -> list[dict[str, str]]:
-        """``[{colour, label}]`` in the language ``lang`` (a fresh list; built once per language)."""
+    def legend(self, lang: str) -> list[dict[str, Any]]:
+        """``[{colour, label}]`` in the language ``lang`` (a fresh list; built once per language); class tables
+        also give each entry its class ``value`` (the code in the raster, e.g. the land-cover code)."""
         cache = self.__dict__.setdefault("_legend_cache", {})
         if lang not in cache:
             cache[lang] = self._legend(lang)
         return [dict(e) for e in cache[lang]]
 
-    def _legend(self, lang: str) -> list[dict[str, str]]:
+    def _legend(self, lang: str) -> list[dict[str, Any]]:
         if self.kind == "categorical":
             li = LANGS.index(lang)
-            return [{"colour": c, "label": (self.labels[i][li] if self.labels else str(v))}
+            return [{"value": int(v), "colour": c, "label": (self.labels[i][li] if self.labels else str(v))}
                     for i, (v, c) in enumerate(zip(self.values, self.colours, strict=True))]
         e = self.edges()
         scale = 100.0 if self.percent else 1.0

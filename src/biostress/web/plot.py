@@ -23,9 +23,17 @@ read the cache. The distance to Natura 2000 is computed once for the whole grid.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import math
+import os
+import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +42,7 @@ from ..errors import InputDataError
 from .layers import LANGS
 from .state import RunState
 
-__all__ = ["BLOCK", "PLOT_RADIUS_M", "PlotService"]
+__all__ = ["BLOCK", "PLOT_RADIUS_M", "MeasureTable", "PlotService"]
 
 PLOT_RADIUS_M = 25.0
 BLOCK = 32
@@ -42,6 +50,87 @@ BLOCK = 32
 KEEP = ("fits", "units", "area_m2", "gain_bio", "cooling", "water_m3", "gain", "cost_npv", "capex", "eac")
 ACCEPTED_CRS = ("EPSG:4326", "EPSG:28992")
 _NO_DATA = ("geen gegevens", "no data")
+
+
+@dataclass
+class MeasureTable:
+    """The measure layers of a whole run where each measure fits, sorted by ``key = measure position x cells
+    + row x width + col`` (so one :func:`numpy.searchsorted` finds any cells of any measures);
+    ``values[i]`` = the layers of :data:`KEEP` after ``fits`` at ``keys[i]`` (float32)."""
+
+    ids: list[str]
+    unknown: list[list[str]]
+    cells: int  # rows x cols of the grid
+    keys: np.ndarray  # int64, sorted
+    values: np.ndarray  # float32 (n, len(KEEP) - 1)
+
+    def sums(self, cells: list[tuple[int, int]], width: int) -> dict[str, dict[str, Any]]:
+        """As :meth:`PlotService.measure_sums` for ``cells``."""
+        flat = np.array([r * width + c for r, c in cells], dtype=np.int64)
+        m = len(self.ids)
+        want = (np.arange(m, dtype=np.int64)[:, None] * self.cells + flat[None, :]).ravel()
+        pos = np.searchsorted(self.keys, want)
+        pos_c = np.minimum(pos, max(0, self.keys.size - 1))
+        hit = (pos < self.keys.size) & (self.keys[pos_c] == want) if self.keys.size else np.zeros(want.size, bool)
+        hit = hit.reshape(m, flat.size)
+        v = np.full((m, flat.size, self.values.shape[1]), np.nan)
+        v[hit] = self.values[pos_c.reshape(m, flat.size)[hit]]
+        n_fit, s, has = hit.sum(axis=1), np.nansum(v, axis=1), np.isfinite(v).any(axis=1)
+        out: dict[str, dict[str, Any]] = {}
+        for i, mid in enumerate(self.ids):
+            d: dict[str, Any] = {"cells": len(cells), "cells_fit": int(n_fit[i]), "unknown": self.unknown[i]}
+            for j, k in enumerate(KEEP[1:]):
+                d[k] = float(s[i, j]) if has[i, j] else None
+            out[mid] = d
+        return out
+
+    def save(self, cache_dir: Path, key: str) -> None:
+        """Write ``measures-<key>.npz`` into ``cache_dir`` (temporary name, then renamed)."""
+        fd, tmp = tempfile.mkstemp(prefix=f"measures-{key}.", suffix=".tmp", dir=cache_dir)
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, keys=self.keys, values=self.values, cells=np.int64(self.cells),
+                         meta=np.frombuffer(json.dumps({"ids": self.ids, "unknown": self.unknown}).encode(),
+                                            dtype=np.uint8))
+            os.replace(tmp, Path(cache_dir) / f"measures-{key}.npz")
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    @classmethod
+    def load(cls, cache_dir: Path, key: str, cells: int) -> MeasureTable | None:
+        """The table saved under ``key``, or None (absent, unreadable or for another grid)."""
+        p = Path(cache_dir) / f"measures-{key}.npz"
+        if not p.is_file():
+            return None
+        try:
+            with np.load(p) as z:
+                meta = json.loads(bytes(z["meta"]).decode())
+                if int(z["cells"]) != cells:
+                    return None
+                return cls(list(meta["ids"]), [list(u) for u in meta["unknown"]], cells, z["keys"], z["values"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+def _table_key(state: RunState) -> str:
+    """A key of what the measure table depends on: the run, the catalogue and parameter files, the code."""
+    h = hashlib.sha256(str(state.manifest.get("run_id") or state.run_dir).encode())
+    h.update(json.dumps([m.id for m in state.catalogue.measures]).encode())
+    pkg = Path(__file__).resolve().parents[1]
+    roots = [pkg / "opportunity", pkg / "measures", pkg / "data"]
+    if state.params_dir is not None:
+        roots.append(Path(state.params_dir))
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and p.suffix in (".py", ".yaml", ".yml", ".csv", ".json"):
+                st = p.stat()
+                h.update(f"|{p.name}|{st.st_size}|{st.st_mtime_ns}".encode())
+    mp = state.run_dir / "manifest.json"
+    if mp.is_file():
+        h.update(str(mp.stat().st_mtime_ns).encode())
+    return h.hexdigest()[:20]
 
 
 class PointOutside(InputDataError):
@@ -64,6 +153,13 @@ class PlotService:
         self._gain_params: Any = None
         self._halo: int | None = None
         self._rules: dict[str, Any] = {}
+        self._table: MeasureTable | None = None
+        self._names: dict[str, tuple[list[str], list[str]]] | None = None
+
+    @property
+    def fast(self) -> bool:
+        """Whether a card comes from the caches only (layer stack attached, measures precomputed)."""
+        return self._table is not None and self.state.stack is not None
 
     # ------------------------------------------------------------------------------------------------
     def locate(self, x: float, y: float, crs: str) -> tuple[float, float, int, int]:
@@ -101,7 +197,7 @@ class PlotService:
     def _value(self, lid: str, row: int, col: int, lang: str, block: dict[str, np.ndarray]) -> dict[str, Any]:
         lay = self.state.layers[lid]
         a = block[lid]
-        rr, cc = row % BLOCK, col % BLOCK
+        rr, cc = row, col  # within the block
         v = float(a[rr, cc]) if rr < a.shape[0] and cc < a.shape[1] else math.nan
         v = v if math.isfinite(v) else None
         if v is not None and lay.style is not None and lay.style.kind == "categorical" and v == int(v):
@@ -120,11 +216,18 @@ class PlotService:
         lon, lat = self.state.to_wgs84(gx, gy)
         values, pressures, potential, guide, other = [], [], [], [], []
         stress: dict[str, Any] | None = None
-        block = self._values_block(row // BLOCK, col // BLOCK)
+        stack = self.state.stack
+        if stack is not None and all(lid in stack for lid in self.state.sources):
+            at = stack.at(row, col)  # one read of the memory-mapped layers
+            block = {lid: np.array([[at[lid]]]) for lid in self.state.sources}
+            row_b, col_b = 0, 0
+        else:
+            block = self._values_block(row // BLOCK, col // BLOCK)
+            row_b, col_b = row % BLOCK, col % BLOCK
         for lid, lay in self.state.layers.items():
             if lay.kind != "raster" or lid not in self.state.sources:
                 continue
-            item = self._value(lid, row, col, lang, block)
+            item = self._value(lid, row_b, col_b, lang, block)
             if lid == "stress_class":
                 v = item["value"]
                 cls = next((c for c in self.state.classes if v is not None and c.code == int(round(v))), None)
@@ -133,12 +236,13 @@ class PlotService:
             {"current": values, "stress": values, "pressures": pressures, "potential": potential,
              "guide_species": guide}.get(lay.group, other).append(item)
         g = self.state.grid
+        units = self._units(gx, gy)
         out: dict[str, Any] = {
             "x": lon, "y": lat, "crs": "EPSG:4326",
             "x_run": gx, "y_run": gy, "crs_run": g.crs,
             "cell": {"row": row, "col": col, "size_m": g.cell,
                      "centre": [g.x0 + (col + 0.5) * g.cell, g.y1 - (row + 0.5) * g.cell]},
-            "buurt": self._unit(gx, gy), "units": self._units(gx, gy),
+            "buurt": self._unit(gx, gy, units), "units": units,
             "values": values, "stress_class": stress, "pressures": pressures,
             "potential": {"values": potential,
                           "landcover": next((v for v in potential if v["id"] == "potential_landcover"), None)},
@@ -151,15 +255,20 @@ class PlotService:
         return out
 
     def _units(self, gx: float, gy: float) -> dict[str, dict[str, str] | None]:
+        if self._names is None:
+            self._names = {level: (u.frame["code"].astype(str).tolist(),
+                                   u.frame.get("name", u.frame["code"]).astype(str).tolist())
+                           for level, u in self.state.units.items()}
         out: dict[str, dict[str, str] | None] = {}
         for level, u in self.state.units.items():
             i = u.at(gx, gy)
-            out[level] = None if i is None else {"code": str(u.frame["code"].iloc[i]),
-                                                  "name": str(u.frame.get("name", u.frame["code"]).iloc[i])}
+            codes, names = self._names[level]
+            out[level] = None if i is None else {"code": codes[i], "name": names[i]}
         return out
 
-    def _unit(self, gx: float, gy: float) -> dict[str, str] | None:
-        units = self._units(gx, gy)
+    def _unit(self, gx: float, gy: float, units: dict[str, dict[str, str] | None] | None = None,
+              ) -> dict[str, str] | None:
+        units = self._units(gx, gy) if units is None else units
         for level in ("buurt", "wijk", "gemeente", *units):
             if units.get(level):
                 return {**units[level], "level": level}  # type: ignore[dict-item]
@@ -226,15 +335,15 @@ class PlotService:
                 self._trim()
             return got
 
-    def _compute_block(self, br: int, bc: int) -> dict[str, Any]:
+    def _window_layers(self, r0: int, r1: int, c0: int, c1: int):
+        """``(measure id, unknown variables, {layer: array on rows r0:r1, cols c0:c1})`` per measure, computed
+        on the window grown by the opportunity map's reach (one measure's layers held at a time)."""
         from ..measures.rules import Rule
-        from ..opportunity import measure_layers
+        from ..opportunity.compute import iter_measure_layers
         from ..opportunity.variables import RuleVariables, rule_variables
 
         self._setup()
         g = self.state.grid
-        r0, r1 = br * BLOCK, min(g.height, (br + 1) * BLOCK)
-        c0, c1 = bc * BLOCK, min(g.width, (bc + 1) * BLOCK)
         h = int(self._halo or 0)
         R0, R1, C0, C1 = max(0, r0 - h), min(g.height, r1 + h), max(0, c0 - h), min(g.width, c1 + h)
         ctx = self._orun.context(R0, R1, C0, C1)
@@ -248,20 +357,78 @@ class PlotService:
             values["distance_natura2000_m"] = np.where(inside, n2k[R0:R1, C0:C1].astype(np.float64), np.nan)
             missing = [m for m in missing if m != "distance_natura2000_m"]
         variables = RuleVariables(values, missing, var.notes)
-        layers = measure_layers(ctx, self.state.catalogue, params=self._gain_params, variables=variables)
         inner = (slice(r0 - R0, r1 - R0), slice(c0 - C0, c1 - C0))
-        ids = list(layers)
-        unknown = []
-        for mid in ids:
+        for mid, lay in iter_measure_layers(ctx, self.state.catalogue, params=self._gain_params,
+                                            variables=variables):
             rule = self._rules.get(mid)
             if rule is None:
                 rule = Rule.parse(self.state.catalogue.get(mid).fits.rule)
                 self._rules[mid] = rule
-            unknown.append([v for v in sorted(rule.variables) if v in set(missing)])
-        fits = np.stack([np.asarray(layers[m]["fits"][inner], dtype=bool) for m in ids])
-        vals = np.stack([np.stack([np.asarray(layers[m][k][inner], dtype=np.float32) for k in KEEP[1:]])
-                         for m in ids])
-        return {"r0": r0, "c0": c0, "ids": ids, "unknown": unknown, "fits": fits, "values": vals}
+            unknown = [v for v in sorted(rule.variables) if v in set(missing)]
+            yield mid, unknown, {k: lay[k][inner] for k in KEEP}
+
+    def _compute_block(self, br: int, bc: int) -> dict[str, Any]:
+        g = self.state.grid
+        r0, r1 = br * BLOCK, min(g.height, (br + 1) * BLOCK)
+        c0, c1 = bc * BLOCK, min(g.width, (bc + 1) * BLOCK)
+        ids, unknown, fits, vals = [], [], [], []
+        for mid, unk, lay in self._window_layers(r0, r1, c0, c1):
+            ids.append(mid)
+            unknown.append(unk)
+            fits.append(np.asarray(lay["fits"], dtype=bool))
+            vals.append(np.stack([np.asarray(lay[k], dtype=np.float32) for k in KEEP[1:]]))
+        return {"r0": r0, "c0": c0, "ids": ids, "unknown": unknown, "fits": np.stack(fits), "values": np.stack(vals)}
+
+    # ------------------------------------------------------------------------------------------------
+    # the whole grid at once (sparse: only the cells where a measure fits)
+    # ------------------------------------------------------------------------------------------------
+    def precompute(self, cache_dir: Path | None = None, band_rows: int = 128,
+                   progress: Callable[[str], None] | None = None) -> MeasureTable:
+        """Compute the measure layers of the whole grid, in bands of ``band_rows`` rows (memory bounded by
+        one band and one measure), keep them for the cells where each measure fits (:class:`MeasureTable`)
+        and use them for every later card. With ``cache_dir`` the table is saved there (atomically) and
+        read back on the next start of the same run."""
+        g = self.state.grid
+        key = None
+        if cache_dir is not None:
+            key = _table_key(self.state)
+            got = MeasureTable.load(cache_dir, key, g.height * g.width)
+            if got is not None:
+                self._table = got
+                return got
+        keys: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        ids: list[str] = []
+        unknown: dict[str, list[str]] = {}
+        n = g.height * g.width
+        per_measure: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        for b, r0 in enumerate(range(0, g.height, band_rows)):
+            r1 = min(g.height, r0 + band_rows)
+            with self._compute_lock:  # a band at a time: clicks meanwhile compute their block in between
+                for mid, unk, lay in self._window_layers(r0, r1, 0, g.width):
+                    if mid not in per_measure:
+                        ids.append(mid)
+                        per_measure[mid] = ([], [])
+                    unknown.setdefault(mid, unk)
+                    f = np.asarray(lay["fits"], dtype=bool)
+                    rr, cc = np.nonzero(f)
+                    per_measure[mid][0].append((r0 + rr).astype(np.int64) * g.width + cc)
+                    per_measure[mid][1].append(np.stack([np.asarray(lay[k], dtype=np.float32)[rr, cc]
+                                                         for k in KEEP[1:]], axis=1))
+            if progress:
+                progress(f"measures for the plot cards: {min(100, round(100 * r1 / g.height))}% "
+                         f"(band {b + 1} of {math.ceil(g.height / band_rows)})")
+        for i, mid in enumerate(ids):
+            k, v = per_measure.pop(mid)
+            keys.append(np.concatenate(k) + i * n if k else np.zeros(0, np.int64))
+            vals.append(np.concatenate(v) if v else np.zeros((0, len(KEEP) - 1), np.float32))
+        table = MeasureTable(ids, [unknown[m] for m in ids], n,
+                             np.concatenate(keys) if keys else np.zeros(0, np.int64),
+                             np.concatenate(vals) if vals else np.zeros((0, len(KEEP) - 1), np.float32))
+        if cache_dir is not None and key is not None:
+            table.save(cache_dir, key)
+        self._table = table
+        return table
 
     def cells_within(self, gx: float, gy: float) -> list[tuple[int, int]]:
         """Cells whose centre lies within ``radius_m`` of ``(gx, gy)`` (the cell holding the point at least)."""
@@ -284,6 +451,8 @@ class PlotService:
         """Per measure: cells within the radius where it fits and the sums of its layers over them
         (None where no fitting cell has a value)."""
         cells = self.cells_within(gx, gy)
+        if self._table is not None:
+            return self._table.sums(cells, self.state.grid.width)
         by_block: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for r, c in cells:
             by_block.setdefault((r // BLOCK, c // BLOCK), []).append((r, c))

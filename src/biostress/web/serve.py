@@ -1,29 +1,91 @@
 """``biostress serve``: run the web tool on a finished run folder with uvicorn.
 
-The CLI (``biostress serve RUN_DIR [--host] [--port] [--users USERS.json] [--data DIR]``) calls
+The CLI (``biostress serve RUN_DIR [--host] [--port] [--users USERS.json] [--data DIR] [--workers N]``) calls
 :func:`serve`; ``--add-user`` calls :func:`biostress.web.auth.add_user`.
+
+Before the server listens, :func:`prepare` fills the caches the requests read (:mod:`biostress.web.cellcache`:
+the raster layers in one memory-mapped file; :meth:`biostress.web.plot.PlotService.precompute`: the measures of
+every cell), printing progress; a later start of the same run reads them back at once. With ``workers`` > 1
+uvicorn starts that many processes (each opens the same cache files; the operating system shares their
+pages), so requests use both cores of a small machine.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .auth import add_user
 
-__all__ = ["add_user", "serve"]
+__all__ = ["add_user", "prepare", "serve"]
+
+_ENV = "BIOSTRESS_SERVE_OPTIONS"
+
+
+def prepare(run_dir: str | Path, data_dir: str | Path | None = None, *, measures: bool = True,
+            progress: Callable[[str], None] | None = print) -> None:
+    """Fill the server's caches for ``run_dir`` now (see the module docstring)."""
+    from .cellcache import cache_dir_for
+    from .plot import PlotService
+    from .state import load_state
+
+    state = load_state(run_dir)
+    data = Path(data_dir).resolve() if data_dir is not None else None
+    if data is not None:
+        data.mkdir(parents=True, exist_ok=True)
+    cache_dir = cache_dir_for(state.run_dir, data)
+    state.attach_stack(cache_dir, progress)
+    if measures:
+        plots = PlotService(state)
+        plots.warm()
+        plots.precompute(cache_dir, progress=progress)
+
+
+def _options(run_dir: str | Path, users: str | Path | None, data_dir: str | Path | None,
+             report_dir: str | Path | None, geocoder_url: str | None) -> dict[str, Any]:
+    return {"run_dir": str(run_dir), "users": None if users is None else str(users),
+            "data_dir": None if data_dir is None else str(data_dir),
+            "report_dir": None if report_dir is None else str(report_dir), "geocoder_url": geocoder_url}
+
+
+def app_from_env() -> Any:
+    """The app of one uvicorn worker process, from the options :func:`serve` put in the environment."""
+    from .app import create_app
+
+    o = json.loads(os.environ[_ENV])
+    return create_app(o.pop("run_dir"), **o)
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, users: str | Path | None = None,
           data_dir: str | Path | None = None, *, report_dir: str | Path | None = None,
-          geocoder_url: str | None = "default", log_level: str = "info") -> None:
+          geocoder_url: str | None = "default", log_level: str = "info", workers: int = 1,
+          precompute: bool = True, progress: Callable[[str], None] | None = print,
+          ready: Callable[[], None] | None = None) -> None:
     """Serve the run at ``run_dir`` on ``http://host:port/`` until interrupted (Ctrl+C).
 
     ``users``: editors file (JSON; create it with :func:`add_user`); ``data_dir``: folder for proposals,
-    uploads, saved plans and the token secret; ``report_dir``: reports offered for download;
-    ``geocoder_url``: PDOK Locatieserver root ("default" = the public service, None = offline)."""
+    uploads, saved plans, the token secret and the caches; ``report_dir``: reports offered for download;
+    ``geocoder_url``: PDOK Locatieserver root ("default" = the public service, None = offline);
+    ``workers``: server processes; ``precompute``: fill the caches first (:func:`prepare`)."""
     import uvicorn
 
-    from .app import create_app
+    if workers < 1:
+        from ..errors import ConfigError
 
-    app = create_app(run_dir, users=users, data_dir=data_dir, report_dir=report_dir, geocoder_url=geocoder_url)
-    uvicorn.run(app, host=host, port=int(port), log_level=log_level, proxy_headers=False, server_header=False)
+        raise ConfigError(f"--workers must be at least 1, not {workers}.")
+    prepare(run_dir, data_dir, measures=precompute, progress=progress)
+    opts = _options(run_dir, users, data_dir, report_dir, geocoder_url)
+    if ready is not None:
+        ready()
+    if workers == 1:
+        from .app import create_app
+
+        app = create_app(opts.pop("run_dir"), **opts)
+        uvicorn.run(app, host=host, port=int(port), log_level=log_level, proxy_headers=False, server_header=False)
+        return
+    os.environ[_ENV] = json.dumps(opts)
+    uvicorn.run("biostress.web.serve:app_from_env", factory=True, workers=int(workers), host=host, port=int(port),
+                log_level=log_level, proxy_headers=False, server_header=False)

@@ -145,6 +145,7 @@ class RunState:
     report_dir: Path | None
     inputs: list[dict[str, str]]
     bounds_wgs84: tuple[float, float, float, float]
+    stack: Any = None  # cellcache.LayerStack of the raster layers, when cached (attach_stack)
     _report_scan: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -192,6 +193,16 @@ class RunState:
         from rasterio.warp import transform_bounds
 
         return [float(v) for v in transform_bounds(self.grid.crs, WGS84, *b, densify_pts=21)]
+
+    def attach_stack(self, cache_dir: Path, progress: Any = None) -> None:
+        """Copy the raster layers into one memory-mapped array (:mod:`biostress.web.cellcache`) and read
+        tiles, windows and cell values from it from now on."""
+        from .cellcache import build_stack
+
+        stack = build_stack(self.sources, self.grid, cache_dir, str(self.manifest.get("run_id") or ""), progress)
+        for lid in stack.ids:
+            self.sources[lid].attach(stack.layer(lid), self.grid)
+        self.stack = stack
 
     def refresh_report_downloads(self, min_interval_s: float = 10.0) -> None:
         """Re-list the report folder (at most every ``min_interval_s``; reports may be written later)."""

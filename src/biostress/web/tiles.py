@@ -48,6 +48,7 @@ __all__ = [
     "VectorTiles",
     "check_tile",
     "encode_png",
+    "encode_png_indexed",
     "tile_bounds",
     "transformer",
 ]
@@ -127,6 +128,19 @@ def encode_png(rgba: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def encode_png_indexed(index: np.ndarray, lut: np.ndarray) -> bytes:
+    """PNG bytes of an (H, W) image of rows of the RGBA table ``lut`` (at most 256 rows) as an indexed
+    (palette) PNG with its alpha in a tRNS chunk: a quarter of the pixels' bytes of RGBA, the same colours
+    once decoded (PNG 1.2, sections 4.1.2 PLTE and 4.2.1.1 tRNS)."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(index, dtype=np.uint8), "P")
+    img.putpalette(np.ascontiguousarray(lut[:, :3], dtype=np.uint8).tobytes(), rawmode="RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1, transparency=np.ascontiguousarray(lut[:, 3], np.uint8).tobytes())
+    return buf.getvalue()
+
+
 EMPTY_PNG = encode_png(np.zeros((TILE_SIZE, TILE_SIZE, 4), np.uint8))
 
 
@@ -195,6 +209,8 @@ class RasterSource:
         self.factors = list(ds.overviews(band)) if self.path is not None else []
         self._ovr: dict[int, Any] = {}
         self._to_src = transformer(WEB_MERCATOR, self.crs)
+        self._cells: np.ndarray | None = None  # the layer in memory (see attach)
+        self._grid: Any = None
         left, bottom, right, top = ds.bounds
         xs = np.concatenate([np.linspace(left, right, 21), np.full(21, right), np.linspace(right, left, 21),
                              np.full(21, left)])
@@ -222,6 +238,19 @@ class RasterSource:
             self._ds.close()
             if self._memfile is not None:
                 self._memfile.close()
+
+    def attach(self, cells: np.ndarray, grid: Any) -> None:
+        """Read full-resolution tiles and windows from ``cells`` (this layer as a float32 ``(rows, cols)``
+        array on ``grid``, NaN = no value, e.g. a :class:`~biostress.web.cellcache.LayerStack` view) instead
+        of through GDAL: no lock, no warping (:func:`~biostress.web.cellcache.tile_cells`)."""
+        if cells.shape != (self.height, self.width):
+            raise ValueError(f"attach: array of shape {cells.shape} for a raster of {(self.height, self.width)}")
+        self._cells, self._grid = cells, grid
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether tiles and values come from an attached array (:meth:`attach`) rather than GDAL."""
+        return self._cells is not None
 
     def intersects(self, b: Sequence[float]) -> bool:
         x0, y0, x1, y1 = self.bounds_3857
@@ -251,6 +280,15 @@ class RasterSource:
         cy = (b[1] + b[3]) / 2
         sx, _ = self._to_src.transform([b[0], b[2]], [cy, cy])
         pixel_src = abs(sx[1] - sx[0]) / size
+        if self._cells is not None and not any(self.cell * f <= pixel_src * 1.0001 for f in self.factors):
+            from .cellcache import tile_cells
+
+            got = tile_cells(self._grid, self._to_src, b, size)
+            if got is None:
+                return None
+            rows, cols, inside = got
+            values = self._cells[rows, cols]
+            return values, inside & np.isfinite(values)
         transform = Affine((b[2] - b[0]) / size, 0.0, b[0], 0.0, -(b[3] - b[1]) / size, b[3])
         with self._lock:
             ds = self._dataset_for(pixel_src)
@@ -269,6 +307,9 @@ class RasterSource:
         """The value of cell ``(row, col)`` (None outside the raster, on nodata or NaN)."""
         if not (0 <= row < self.height and 0 <= col < self.width):
             return None
+        if self._cells is not None:
+            v = float(self._cells[row, col])
+            return v if math.isfinite(v) else None
         with self._lock:
             v = self._ds.read(self.band, window=((row, row + 1), (col, col + 1)))[0, 0]
         v = float(v)
@@ -280,6 +321,8 @@ class RasterSource:
         """Values of rows ``r0:r1``, columns ``c0:c1`` as float64 (NaN on nodata), clamped to the raster."""
         r0, r1 = max(0, r0), min(self.height, r1)
         c0, c1 = max(0, c0), min(self.width, c1)
+        if self._cells is not None:
+            return np.asarray(self._cells[r0:r1, c0:c1], dtype=np.float64)
         with self._lock:
             a = self._ds.read(self.band, window=((r0, r1), (c0, c1))).astype(np.float64)
         if self.nodata is not None and not math.isnan(float(self.nodata)):
@@ -294,6 +337,9 @@ class RasterSource:
         values, valid = got
         if not valid.any():
             return EMPTY_PNG
+        lut = style.lut()
+        if len(lut) <= 256:
+            return encode_png_indexed(style.index(values, valid), lut)
         return encode_png(style.colourise(values, valid))
 
 

@@ -20,6 +20,9 @@
     levelBreaks: [12, 14], unitColumn: null, unitBreaksKey: "", plotAt: null, plotLabel: null,
     plotMarker: null, popup: null, drawing: false, vertices: [], scenario: null, scenarioLayer: null,
     explainTarget: null, downloads: null, hovered: null, searchItems: [], searchActive: -1, searchSeq: 0,
+    // editors (docs/web.md, "For editors"): the login, uploads, moderation, public proposals, saved plans
+    auth: null, uploads: null, rejectedUploads: [], proposalsAll: null, modFilter: "all", proposalsPublic: [],
+    proposalsShown: true, plans: null, proposalPopup: null,
   };
 
   // ---------------------------------------------------------------- helpers
@@ -69,9 +72,27 @@
     constructor(message, status) { super(message); this.status = status; }
   }
 
-  /** fetch JSON from the API; errors carry the server's message (FastAPI 'detail'). */
+  /** The message of an error answer: the API's {error, hint}, FastAPI's {detail} or the status line. */
+  function errorText(data, status, statusText) {
+    let msg = `${status} ${statusText || ""}`.trim();
+    if (data && typeof data === "object") {
+      const d = data.detail ?? data.message ?? data.error;
+      if (typeof d === "string") msg = d;
+      else if (Array.isArray(d)) msg = d.map((x) => x.msg || JSON.stringify(x)).join("; ");
+      if (data.hint) msg += ` ${data.hint}`;
+    } else if (typeof data === "string" && data.trim() && data.length < 300) msg = data.trim();
+    return msg;
+  }
+
+  /** fetch JSON from the API; errors carry the server's message (FastAPI 'detail').
+   * `auth: true` sends the editor's token; a 401 answer to such a call ends the login. */
   async function api(path, options = {}) {
-    const opts = { headers: { Accept: "application/json" }, ...options };
+    const { auth, ...rest } = options;
+    const opts = { ...rest, headers: { Accept: "application/json", ...(rest.headers || {}) } };
+    if (auth) {
+      if (!state.auth) throw new ApiError(t("auth.expired"), 401);
+      opts.headers.Authorization = `Bearer ${state.auth.token}`;
+    }
     if (opts.body && typeof opts.body !== "string") {
       opts.body = JSON.stringify(opts.body);
       opts.headers["Content-Type"] = "application/json";
@@ -87,14 +108,8 @@
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch (e) { data = text; }
     if (!res.ok) {
-      let msg = `${res.status} ${res.statusText}`;
-      if (data && typeof data === "object") {
-        const d = data.detail ?? data.message ?? data.error;
-        if (typeof d === "string") msg = d;
-        else if (Array.isArray(d)) msg = d.map((x) => x.msg || JSON.stringify(x)).join("; ");
-        if (data.hint) msg += ` ${data.hint}`;
-      } else if (typeof data === "string" && data.length < 300) msg = data;
-      throw new ApiError(msg, res.status);
+      if (auth && res.status === 401) sessionExpired();
+      throw new ApiError(errorText(data, res.status, res.statusText), res.status);
     }
     return data;
   }
@@ -212,15 +227,21 @@
     if (state.downloads !== null) loadDownloads();
     if (state.plotAt) loadPlot(state.plotAt, { label: state.plotLabel, quiet: true, keepTab: true });
     if (state.scenario) renderScenarioResult();
+    renderAuth();
+    renderPublicProposals();
+    renderPlans();
+    if (state.auth) { renderUploads(); renderModeration(); }
   }
 
   const measureName = (m) => m?.name || (state.lang === "nl" ? m?.name_nl : m?.name_en) || m?.id || "";
   const measureExplain = (m) => m?.explain || (state.lang === "nl" ? m?.explain_nl : m?.explain_en) || "";
 
   // ---------------------------------------------------------------- tabs
-  const TABS = ["layers", "plot", "scenario", "downloads", "explain"];
+  const TABS = ["layers", "plot", "scenario", "downloads", "explain", "editor"];
+  const shownTabs = () => TABS.filter((n) => !$(`tab-${n}`).hidden);
 
   function selectTab(name, { focus = false } = {}) {
+    if ($(`tab-${name}`).hidden) name = "layers";
     for (const n of TABS) {
       const tab = $(`tab-${n}`);
       const on = n === name;
@@ -230,20 +251,23 @@
     }
     if (focus) $(`tab-${name}`).focus();
     if (name === "downloads" && state.downloads === null) loadDownloads();
+    if (name === "scenario" && state.plans === null) loadPlans();
+    if (name === "editor" && state.auth) refreshEditor();
   }
 
   function setupTabs() {
     const list = document.querySelector("[role=tablist]");
     for (const n of TABS) $(`tab-${n}`).addEventListener("click", () => selectTab(n));
     list.addEventListener("keydown", (e) => {
-      const i = TABS.findIndex((n) => $(`tab-${n}`) === document.activeElement);
+      const tabs = shownTabs();
+      const i = tabs.findIndex((n) => $(`tab-${n}`) === document.activeElement);
       if (i < 0) return;
       let j = null;
-      if (e.key === "ArrowRight") j = (i + 1) % TABS.length;
-      else if (e.key === "ArrowLeft") j = (i - 1 + TABS.length) % TABS.length;
+      if (e.key === "ArrowRight") j = (i + 1) % tabs.length;
+      else if (e.key === "ArrowLeft") j = (i - 1 + tabs.length) % tabs.length;
       else if (e.key === "Home") j = 0;
-      else if (e.key === "End") j = TABS.length - 1;
-      if (j !== null) { e.preventDefault(); selectTab(TABS[j], { focus: true }); }
+      else if (e.key === "End") j = tabs.length - 1;
+      if (j !== null) { e.preventDefault(); selectTab(tabs[j], { focus: true }); }
     });
   }
 
@@ -525,6 +549,7 @@
       paint: { "line-color": "#7a3e00", "line-width": 2.5, "line-dasharray": [2, 1] } });
     map.addLayer({ id: "draw-points", type: "circle", source: "draw", filter: ["==", ["geometry-type"], "Point"],
       paint: { "circle-radius": 5, "circle-color": "#ffbf00", "circle-stroke-color": "#1b1f1c", "circle-stroke-width": 2 } });
+    addProposalsLayer();
 
     state.mapReady = true;
     mapMessage("");
@@ -724,6 +749,7 @@
 
   function onMapHover(e) {
     if (state.drawing) { setHover(null); return; }
+    if (proposalAt(e.point)) { setHover(null); state.map.getCanvas().style.cursor = "pointer"; return; }
     const level = currentLevel();
     const feats = state.map.queryRenderedFeatures(e.point, { layers: [`units-fill-${level}`] });
     const f = feats[0];
@@ -762,6 +788,8 @@
       addVertex([e.lngLat.lng, e.lngLat.lat]);
       return;
     }
+    const hit = proposalAt(e.point);
+    if (hit) { proposalPopup(hit); return; }
     unitPopup(e.lngLat, e.point);
     loadPlot({ lng: e.lngLat.lng, lat: e.lngLat.lat });
   }
@@ -1256,7 +1284,12 @@
     }
     stopDrawing();
     renderDraw();
-    const polygon = { type: "Polygon", coordinates: [[...v, v[0]]] };
+    await computeScenario(measure, { type: "Polygon", coordinates: [[...v, v[0]]] });
+  }
+
+  /** POST the scenario and show its result, change map and (for editors) the form to save it as a plan. */
+  async function computeScenario(measure, polygon) {
+    const v = polygon.coordinates[0].slice(0, -1);
     const box = $("scenario-result");
     box.replaceChildren(el("p", {}, el("span", { class: "spinner", "aria-hidden": "true" }), t("scenario.computing")));
     selectTab("scenario");
@@ -1266,24 +1299,31 @@
       state.scenarioLayer = null;
       renderScenarioResult();
       updateScenarioLayer();
-      // show the drawn area with some surroundings (the computation window is much larger: it holds the halo)
-      if (state.map) {
-        const xs = v.map((c) => c[0]);
-        const ys = v.map((c) => c[1]);
-        const dx = (Math.max(...xs) - Math.min(...xs)) * 0.6;
-        const dy = (Math.max(...ys) - Math.min(...ys)) * 0.6;
-        state.map.fitBounds([[Math.min(...xs) - dx, Math.min(...ys) - dy], [Math.max(...xs) + dx, Math.max(...ys) + dy]],
-          { padding: fitPadding(), maxZoom: 17.5, duration: anim(600) });
-      }
+      fitPolygon(v);
       announce(t("scenario.done"));
     } catch (e) {
+      state.scenario = null;
+      removeScenarioLayer();
+      renderPlanSave();
       box.replaceChildren(el("p", { class: "msg-err", text: t("error.generic", { msg: e.message }) }));
     }
     $("btn-clear-scenario").hidden = false;
   }
 
+  /** Show a drawn area with some surroundings (the computation window is much larger: it holds the halo). */
+  function fitPolygon(v) {
+    if (!state.map || !v.length) return;
+    const xs = v.map((c) => c[0]);
+    const ys = v.map((c) => c[1]);
+    const dx = (Math.max(...xs) - Math.min(...xs)) * 0.6;
+    const dy = (Math.max(...ys) - Math.min(...ys)) * 0.6;
+    state.map.fitBounds([[Math.min(...xs) - dx, Math.min(...ys) - dy], [Math.max(...xs) + dx, Math.max(...ys) + dy]],
+      { padding: fitPadding(), maxZoom: 17.5, duration: anim(600) });
+  }
+
   function clearScenario() {
     state.scenario = null;
+    renderPlanSave();
     state.vertices = [];
     if (state.drawing) stopDrawing();
     renderDraw();
@@ -1352,6 +1392,7 @@
     box.replaceChildren();
     if (!s) return;
     const m = state.measureById.get(s.measure);
+    if (s.saved) box.append(savedPlanBanner(s));
     box.append(el("h3", { text: `${t("scenario.result")}: ${measureName(m) || s.measure}` }));
     const totals = Array.isArray(s.totals) ? s.totals : [];
     const changed = totals.filter((r) => Number.isFinite(Number(r.change)) && Math.abs(Number(r.change)) > 1e-9);
@@ -1414,6 +1455,7 @@
         el("p", { class: "help", text: t("scenario.layer.help") })), el("ul", { class: "legend-items", id: "delta-legend" }));
       renderDeltaLegend();
     }
+    renderPlanSave();
   }
 
   function renderDeltaLegend() {
@@ -1595,6 +1637,597 @@
       el("summary", { text: measureName(m) }), ...measureDetails(m))));
   }
 
+  // ---------------------------------------------------------------- editors: login (docs/web.md, "For editors")
+  const AUTH_KEY = "biostress.auth";  // sessionStorage: forgotten when the browser tab closes
+
+  /** Can editors log in here? Only a server that keeps uploads or plans (started with a data folder). */
+  function serverWritable() {
+    const w = state.info?.writable || {};
+    return Boolean(w.uploads || w.plans);
+  }
+
+  const isEditor = () => Boolean(state.auth && state.auth.editor);
+
+  function fmtDate(s) {
+    if (!s) return "";
+    const d = typeof s === "number" ? new Date(s * 1000) : new Date(s);
+    if (Number.isNaN(d.getTime())) return String(s);
+    return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short" }).format(d);
+  }
+
+  function storeAuth(a) {
+    try {
+      if (a) window.sessionStorage.setItem(AUTH_KEY, JSON.stringify(a));
+      else window.sessionStorage.removeItem(AUTH_KEY);
+    } catch (e) { /* storage blocked: the login lasts as long as the page */ }
+  }
+
+  /** At start: a token kept in this tab is checked with the server (GET /api/auth/me). */
+  async function restoreAuth() {
+    let a = null;
+    try { a = JSON.parse(window.sessionStorage.getItem(AUTH_KEY) || "null"); } catch (e) { a = null; }
+    if (!a || !a.token || !serverWritable() || (a.expires && a.expires * 1000 <= Date.now())) {
+      storeAuth(null);
+      return;
+    }
+    state.auth = a;
+    try {
+      const me = await api("/api/auth/me", { auth: true });
+      state.auth = { ...a, user: me.user, municipality: me.municipality, editor: Boolean(me.editor) };
+      storeAuth(state.auth);
+    } catch (e) {
+      if (e.status !== 401) state.auth = null;  // 401: sessionExpired() has already logged out
+      storeAuth(state.auth);
+    }
+  }
+
+  /** Header (log-in button, who is logged in, read-only note) and the editor tab, as the login says. */
+  function renderAuth() {
+    const writable = serverWritable();
+    const a = state.auth;
+    $("readonly-note").hidden = !state.info || writable;
+    $("btn-login").hidden = !writable || Boolean(a);
+    $("user-box").hidden = !a;
+    $("user-name").textContent = a ? t("auth.as", { user: a.user }) : "";
+    $("tab-editor").hidden = !a;
+    if (document.body.classList.contains("is-editor") !== Boolean(a)) {
+      document.body.classList.toggle("is-editor", Boolean(a));
+      state.map?.resize();  // the side panel is wider for editors
+    }
+    if (a) {
+      $("editor-who").textContent = t("editor.who", { user: a.user, mun: a.municipality, until: fmtDate(a.expires) });
+      const other = !a.editor;
+      $("editor-warning").hidden = !other;
+      $("editor-warning").textContent = other ? t("auth.other", { mun: a.municipality, code: state.info?.code || "–" }) : "";
+      $("editor-sections").hidden = other;
+      renderFileName();
+    }
+    if (!a && !$("panel-editor").hidden) selectTab("layers");
+    renderPlanSave();
+  }
+
+  function openLogin() {
+    const dlg = $("login-dialog");
+    $("login-error").hidden = true;
+    $("login-error").textContent = "";
+    $("login-password").value = "";
+    if (typeof dlg.showModal === "function") dlg.showModal(); else dlg.setAttribute("open", "");
+    ($("login-user").value ? $("login-password") : $("login-user")).focus();
+  }
+
+  function closeLogin() {
+    const dlg = $("login-dialog");
+    if (dlg.open) { if (typeof dlg.close === "function") dlg.close(); else dlg.removeAttribute("open"); }
+  }
+
+  function loginError(msg) {
+    const box = $("login-error");
+    box.textContent = msg;
+    box.hidden = false;
+  }
+
+  async function submitLogin(e) {
+    e.preventDefault();
+    const user = $("login-user").value.trim();
+    const password = $("login-password").value;
+    if (!user || !password) { loginError(t("auth.missing")); (user ? $("login-password") : $("login-user")).focus(); return; }
+    const btn = $("login-submit");
+    btn.disabled = true;
+    $("login-error").hidden = true;
+    announce(t("auth.busy"));
+    try {
+      const res = await api("/api/auth/login", { method: "POST", body: { user, password } });
+      state.auth = { token: res.token, expires: res.expires, user: res.user, municipality: res.municipality,
+        editor: Boolean(res.editor) };
+      storeAuth(state.auth);
+      $("login-password").value = "";
+      closeLogin();
+      renderAuth();
+      state.uploads = null;
+      state.proposalsAll = null;
+      selectTab("editor", { focus: true });
+      announce(t("auth.loggedin", { user: res.user, mun: res.municipality }));
+    } catch (err) {
+      const msg = err.status === 401 ? t("auth.error.401") : err.status === 429 ? t("auth.error.429")
+        : t("auth.error", { msg: err.message });
+      loginError(msg);
+      $("login-password").select();
+      $("login-password").focus();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  function logout({ expired = false } = {}) {
+    const was = Boolean(state.auth);
+    state.auth = null;
+    state.uploads = null;
+    state.rejectedUploads = [];
+    state.proposalsAll = null;
+    storeAuth(null);
+    $("upload-list").replaceChildren();
+    $("moderation-list").replaceChildren();
+    $("upload-msg").textContent = "";
+    renderAuth();
+    if (!was) return;
+    if (expired) toast(t("auth.expired"));
+    announce(expired ? t("auth.expired") : t("auth.loggedout"));
+    if (!$("btn-login").hidden) $("btn-login").focus();
+  }
+
+  /** A call with the token was answered 401: the token expired or its user was removed. */
+  function sessionExpired() {
+    if (state.auth) logout({ expired: true });
+  }
+
+  function setupAuth() {
+    $("btn-login").addEventListener("click", openLogin);
+    $("btn-logout").addEventListener("click", () => logout());
+    $("login-form").addEventListener("submit", submitLogin);
+    $("login-cancel").addEventListener("click", () => { closeLogin(); $("btn-login").focus(); });
+    $("login-dialog").addEventListener("close", () => { if (!state.auth && !$("btn-login").hidden) $("btn-login").focus(); });
+    $("upload-form").addEventListener("submit", submitUpload);
+    $("upload-file").addEventListener("change", renderFileName);
+    $("moderation-filter").addEventListener("change", (e) => { state.modFilter = e.target.value; renderModeration(); });
+    $("moderation-refresh").addEventListener("click", () => loadModeration());
+    $("export-csv").addEventListener("click", () => exportProposals("csv"));
+    $("export-geojson").addEventListener("click", () => exportProposals("geojson"));
+    $("editor-to-scenario").addEventListener("click", () => selectTab("scenario", { focus: true }));
+    $("proposals-toggle").addEventListener("change", (e) => {
+      state.proposalsShown = e.target.checked;
+      if (state.map?.getLayer("proposals")) state.map.setLayoutProperty("proposals", "visibility", state.proposalsShown ? "visible" : "none");
+    });
+  }
+
+  function refreshEditor() {
+    if (!isEditor()) return;
+    if (state.uploads === null) loadUploads();
+    if (state.proposalsAll === null) loadModeration();
+  }
+
+  // ---------------------------------------------------------------- editors: uploads
+  const UPLOAD_EXT = [".gpkg", ".geojson", ".json", ".fgb", ".parquet", ".geoparquet", ".csv", ".tif", ".tiff"];
+  const FORMAT_NAMES = { gpkg: "GeoPackage", geojson: "GeoJSON", fgb: "FlatGeobuf", parquet: "GeoParquet", csv: "CSV",
+    gtiff: "GeoTIFF" };
+
+  function uploadMsg(text, cls = "") {
+    const p = $("upload-msg");
+    p.className = cls;
+    p.textContent = text;
+  }
+
+  /** The chosen file's name and size next to the "choose a file" button. */
+  function renderFileName() {
+    const f = $("upload-file").files?.[0];
+    const span = $("upload-file-name");
+    span.textContent = f ? `${f.name} (${fmtBytes(f.size)})` : t("uploads.nochoice");
+    span.classList.toggle("none", !f);
+  }
+
+  /** "7 features (Point)" or "3 bands". */
+  function uploadContent(u) {
+    if (u.bands !== undefined && u.bands !== null) return u.bands === 1 ? t("uploads.band") : t("uploads.bands", { n: u.bands });
+    if (u.features === undefined || u.features === null) return "";
+    const n = u.features === 1 ? t("uploads.feature") : t("uploads.features", { n: fmtNum(u.features, 0) });
+    const types = Array.isArray(u.geometry_types) && u.geometry_types.length ? ` (${u.geometry_types.join(", ")})` : "";
+    return n + types;
+  }
+
+  async function loadUploads() {
+    if (!isEditor()) return;
+    if (!state.info?.writable?.uploads) {
+      $("upload-form").hidden = true;
+      $("upload-list").replaceChildren(el("li", { class: "muted", text: t("uploads.unavailable") }));
+      return;
+    }
+    try {
+      state.uploads = await api("/api/uploads", { auth: true });
+    } catch (e) {
+      if (state.auth) $("upload-list").replaceChildren(el("li", { class: "msg-err", text: t("error.generic", { msg: e.message }) }));
+      return;
+    }
+    renderUploads();
+  }
+
+  function renderUploads() {
+    const ul = $("upload-list");
+    if (!Array.isArray(state.uploads)) return;
+    const rows = [...state.rejectedUploads, ...state.uploads.slice().sort((a, b) => String(b.uploaded).localeCompare(String(a.uploaded)))];
+    ul.replaceChildren();
+    if (!rows.length) { ul.append(el("li", { class: "muted", text: t("uploads.none") })); return; }
+    for (const u of rows) {
+      if (u.rejected) {
+        ul.append(el("li", { class: "upload rejected", "data-name": u.name },
+          el("div", { class: "upload-head" }, el("span", { class: "upload-name", text: u.name }),
+            el("span", { class: "badge status-rejected", text: t("uploads.status.rejected") })),
+          el("p", { class: "upload-error", text: u.error }),
+          el("p", { class: "small muted", text: fmtDate(u.at) })));
+        continue;
+      }
+      const bits = [FORMAT_NAMES[u.format] || u.format, uploadContent(u), u.crs || t("uploads.nocrs"), fmtBytes(u.bytes)]
+        .filter(Boolean);
+      ul.append(el("li", { class: "upload", "data-name": u.name, "data-upload-id": u.id },
+        el("div", { class: "upload-head" }, el("span", { class: "upload-name", text: u.name }),
+          el("span", { class: "badge status-approved", text: t("uploads.status.ok") })),
+        el("p", { class: "upload-checks" }, ...bits.flatMap((b, i) => [i ? " · " : "",
+          el("span", { class: i === 1 ? "upload-content" : null, text: b })])),
+        el("p", { class: "small muted", title: u.sha256 ? `SHA-256 ${u.sha256}` : null,
+          text: t("by", { date: fmtDate(u.uploaded), user: u.uploaded_by || "?" }) })));
+    }
+  }
+
+  /** POST the file as the raw body with XMLHttpRequest (fetch reports no upload progress). */
+  function sendUpload(file, crs, onProgress) {
+    return new Promise((resolve, reject) => {
+      const q = new URLSearchParams({ name: file.name });
+      if (crs) q.set("crs", crs);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `/api/uploads?${q}`);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.setRequestHeader("Authorization", `Bearer ${state.auth.token}`);
+      xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
+      xhr.upload.addEventListener("load", () => onProgress(1));
+      xhr.addEventListener("load", () => {
+        let data = null;
+        try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = xhr.responseText; }
+        if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+        else reject(new ApiError(errorText(data, xhr.status, xhr.statusText), xhr.status));
+      });
+      xhr.addEventListener("error", () => reject(new ApiError(t("error.network"), 0)));
+      xhr.send(file);
+    });
+  }
+
+  async function submitUpload(e) {
+    e.preventDefault();
+    if (!isEditor()) return;
+    const input = $("upload-file");
+    const file = input.files && input.files[0];
+    if (!file) { uploadMsg(t("uploads.nofile"), "msg-err"); input.focus(); return; }
+    const ext = (file.name.match(/\.[^.]+$/) || [""])[0].toLowerCase();
+    if (!UPLOAD_EXT.includes(ext)) { uploadMsg(t("uploads.badext", { ext: ext || "?" }), "msg-err"); input.focus(); return; }
+    let crs = $("upload-crs").value.trim().toUpperCase().replace(/\s+/g, "");
+    if (/^\d{4,6}$/.test(crs)) crs = `EPSG:${crs}`;
+    if (crs && !/^EPSG:\d{4,6}$/.test(crs)) { uploadMsg(t("uploads.badcrs"), "msg-err"); $("upload-crs").focus(); return; }
+    const bar = $("upload-progress");
+    const btn = $("upload-submit");
+    btn.disabled = true;
+    bar.hidden = false;
+    bar.value = 0;
+    uploadMsg(t("uploads.sending", { name: file.name, pct: 0 }));
+    let checking = false;
+    try {
+      const res = await sendUpload(file, crs, (f) => {
+        bar.value = Math.round(100 * f);
+        if (f >= 1 && !checking) { checking = true; uploadMsg(t("uploads.checking", { name: file.name })); }
+        else if (!checking) uploadMsg(t("uploads.sending", { name: file.name, pct: Math.round(100 * f) }));
+      });
+      const what = [uploadContent(res), res.crs || t("uploads.nocrs")].filter(Boolean).join(", ");
+      uploadMsg(t("uploads.ok", { name: file.name, what }), "msg-ok");
+      announce(t("uploads.ok", { name: file.name, what }));
+      input.value = "";
+      renderFileName();
+      await loadUploads();
+    } catch (err) {
+      if (err.status === 401) { sessionExpired(); return; }
+      uploadMsg(t("uploads.rejected", { name: file.name, msg: err.message }), "msg-err");
+      state.rejectedUploads.unshift({ rejected: true, name: file.name, error: err.message, at: new Date().toISOString() });
+      renderUploads();
+    } finally {
+      btn.disabled = false;
+      bar.hidden = true;
+    }
+  }
+
+  // ---------------------------------------------------------------- editors: moderation of proposals
+  const STATUSES = ["pending", "approved", "rejected"];
+
+  function proposalTitle(p) {
+    const kind = t(`proposals.kind.${p.kind}`);
+    const what = p.kind === "measure" ? (measureName(state.measureById.get(p.measure)) || p.measure) : p.species;
+    return what ? `${kind}: ${what}` : kind;
+  }
+
+  async function loadModeration() {
+    if (!isEditor()) return;
+    $("moderation-msg").textContent = "";
+    try {
+      state.proposalsAll = await api("/api/proposals?all=1", { auth: true });
+    } catch (e) {
+      if (state.auth) $("moderation-msg").replaceChildren(el("span", { class: "msg-err", text: t("error.generic", { msg: e.message }) }));
+      return;
+    }
+    renderModeration();
+  }
+
+  function renderModeration() {
+    const all = Array.isArray(state.proposalsAll) ? state.proposalsAll : [];
+    const sel = $("moderation-filter");
+    const count = (st) => all.filter((p) => p.status === st).length;
+    sel.replaceChildren(el("option", { value: "all", text: t("moderation.filter.all", { n: all.length }) }),
+      ...STATUSES.map((st) => el("option", { value: st, text: t("moderation.filter.status", { status: t(`status.${st}`), n: count(st) }) })));
+    sel.value = state.modFilter;
+    const ul = $("moderation-list");
+    if (!Array.isArray(state.proposalsAll)) { ul.replaceChildren(); return; }
+    const rows = all.filter((p) => state.modFilter === "all" || p.status === state.modFilter)
+      .sort((a, b) => Number(b.id) - Number(a.id));
+    ul.replaceChildren();
+    if (!rows.length) { ul.append(el("li", { class: "muted", text: t("moderation.none") })); return; }
+    for (const p of rows) ul.append(moderationItem(p));
+  }
+
+  function moderationItem(p) {
+    const actions = [["approved", "moderation.approve", "btn-primary"], ["rejected", "moderation.reject", ""],
+      ["pending", "moderation.pending", ""]].filter(([st]) => st !== p.status);
+    const meta = [`${t("proposals.number", { id: p.id })} · ${fmtDate(p.created)}`];
+    if (p.moderated_by && p.status !== "pending") meta.push(t("moderation.reviewed", { user: p.moderated_by, date: fmtDate(p.moderated_at) }));
+    return el("li", { class: "mod-item", "data-id": p.id, "data-status": p.status },
+      el("div", { class: "mod-head" }, el("h4", { text: proposalTitle(p) }),
+        el("span", { class: `badge status-${p.status}`, text: t(`status.${p.status}`) })),
+      el("p", { class: "small muted", text: meta.join(" · ") }),
+      el("p", { class: "mod-text", text: p.text }),
+      p.contact ? el("p", { class: "small" }, el("span", { class: "muted", text: `${t("moderation.contact")}: ` }), p.contact) : null,
+      el("div", { class: "btn-row" },
+        ...actions.map(([st, key, cls]) => el("button", { type: "button", class: `btn ${cls}`.trim(), "data-action": st,
+          text: t(key), "aria-label": t("moderation.action.label", { action: t(key), id: p.id }),
+          onclick: (e) => moderate(p.id, st, e.currentTarget) })),
+        el("button", { type: "button", class: "btn", "data-action": "show", text: t("moderation.show"),
+          "aria-label": t("moderation.action.label", { action: t("moderation.show"), id: p.id }),
+          onclick: () => showProposalOnMap(p, { withStatus: true }) })));
+  }
+
+  async function moderate(id, status, button) {
+    if (button) button.disabled = true;
+    try {
+      const res = await api(`/api/proposals/${encodeURIComponent(id)}/moderate`, { method: "POST", auth: true, body: { status } });
+      const p = (state.proposalsAll || []).find((x) => Number(x.id) === Number(id));
+      if (p) { p.status = res.status; p.moderated_by = state.auth?.user; p.moderated_at = new Date().toISOString(); }
+      const msg = t("moderation.done", { id, status: t(`status.${res.status}`) });
+      $("moderation-msg").replaceChildren(el("span", { class: "msg-ok", text: msg }));
+      announce(msg);
+      renderModeration();
+      loadPublicProposals();
+      $("moderation-list").querySelector(`[data-id="${Number(id)}"] button`)?.focus();
+    } catch (e) {
+      if (button) button.disabled = false;
+      if (state.auth) $("moderation-msg").replaceChildren(el("span", { class: "msg-err", text: t("error.generic", { msg: e.message }) }));
+    }
+  }
+
+  /** The exports need the token: fetch them with it and save the answer as a file. */
+  async function exportProposals(fmt) {
+    if (!isEditor()) return;
+    const file = `proposals.${fmt}`;
+    try {
+      let res;
+      try {
+        res = await fetch(`/api/${file}`, { headers: { Authorization: `Bearer ${state.auth.token}` } });
+      } catch (e) {
+        throw new ApiError(t("error.network"), 0);
+      }
+      if (!res.ok) {
+        let data = null;
+        try { data = await res.json(); } catch (e) { data = null; }
+        if (res.status === 401) sessionExpired();
+        throw new ApiError(errorText(data, res.status, res.statusText), res.status);
+      }
+      const blob = await res.blob();
+      const url = URL.createObjectURL(blob);
+      const a = el("a", { href: url, download: file, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      window.setTimeout(() => URL.revokeObjectURL(url), 60000);
+      $("moderation-msg").replaceChildren(el("span", { class: "msg-ok", text: t("moderation.export.done", { file }) }));
+    } catch (e) {
+      if (state.auth) $("moderation-msg").replaceChildren(el("span", { class: "msg-err", text: t("error.generic", { msg: e.message }) }));
+    }
+  }
+
+  // ---------------------------------------------------------------- approved proposals: a public map layer
+  const PROPOSAL_COLOUR = "#6a1b9a";
+
+  function proposalsFC() {
+    return { type: "FeatureCollection", features: state.proposalsPublic.map((p) => ({ type: "Feature", id: Number(p.id),
+      geometry: { type: "Point", coordinates: [Number(p.lon), Number(p.lat)] }, properties: { id: Number(p.id), kind: p.kind } })) };
+  }
+
+  function addProposalsLayer() {
+    const map = state.map;
+    map.addSource("proposals", { type: "geojson", data: proposalsFC() });
+    map.addLayer({ id: "proposals", type: "circle", source: "proposals",
+      layout: { visibility: state.proposalsShown ? "visible" : "none" },
+      paint: {
+        "circle-radius": ["interpolate", ["linear"], ["zoom"], 11, 4.5, 16, 8],
+        "circle-color": ["match", ["get", "kind"], "observation", "#ffffff", PROPOSAL_COLOUR],
+        "circle-stroke-color": ["match", ["get", "kind"], "observation", PROPOSAL_COLOUR, "#ffffff"],
+        "circle-stroke-width": ["match", ["get", "kind"], "observation", 3.5, 2],
+      } });
+  }
+
+  async function loadPublicProposals() {
+    let list;
+    try {
+      list = await api("/api/proposals");
+    } catch (e) {
+      return;  // the map works without them
+    }
+    state.proposalsPublic = Array.isArray(list) ? list : [];
+    state.map?.getSource("proposals")?.setData(proposalsFC());
+    renderPublicProposals();
+  }
+
+  function renderPublicProposals() {
+    const list = state.proposalsPublic;
+    $("legend-proposals").hidden = !list.length;
+    $("public-proposals").hidden = !list.length;
+    $("public-proposals-count").textContent = String(list.length);
+    $("public-proposals-list").replaceChildren(...list.slice().sort((a, b) => Number(b.id) - Number(a.id)).map((p) =>
+      el("li", { class: "mod-item", "data-id": p.id },
+        el("h4", { text: proposalTitle(p) }),
+        el("p", { class: "small muted", text: `${t("proposals.number", { id: p.id })} · ${fmtDate(p.created)}` }),
+        el("p", { class: "mod-text", text: p.text }),
+        el("button", { type: "button", class: "btn", text: t("moderation.show"),
+          "aria-label": t("moderation.action.label", { action: t("moderation.show"), id: p.id }),
+          onclick: () => showProposalOnMap(p) }))));
+  }
+
+  function proposalAt(point) {
+    const map = state.map;
+    if (!map?.getLayer("proposals") || !state.proposalsShown) return null;
+    const f = map.queryRenderedFeatures([[point.x - 6, point.y - 6], [point.x + 6, point.y + 6]], { layers: ["proposals"] })[0];
+    if (!f) return null;
+    return state.proposalsPublic.find((p) => Number(p.id) === Number(f.properties.id)) || null;
+  }
+
+  function proposalPopup(p, { withStatus = false } = {}) {
+    if (!state.map) return;
+    if (state.popup) state.popup.remove();
+    const body = el("div", { class: "proposal-popup", "data-proposal": p.id },
+      el("h3", { text: proposalTitle(p) }),
+      el("p", { class: "lvl", text: `${t("proposals.number", { id: p.id })} · ${fmtDate(p.created)}` }),
+      withStatus && p.status ? el("p", {}, el("span", { class: `badge status-${p.status}`, text: t(`status.${p.status}`) })) : null,
+      el("p", { class: "mod-text", text: p.text }));
+    state.popup = new maplibregl.Popup({ closeButton: true, maxWidth: "300px", focusAfterOpen: false })
+      .setLngLat([Number(p.lon), Number(p.lat)]).setDOMContent(body).addTo(state.map);
+  }
+
+  function showProposalOnMap(p, opts = {}) {
+    if (!state.map) { toast(t("map.nowebgl")); return; }
+    state.map.jumpTo({ center: [Number(p.lon), Number(p.lat)], zoom: Math.max(state.map.getZoom(), 16) });
+    proposalPopup(p, opts);
+    announce(proposalTitle(p));
+  }
+
+  // ---------------------------------------------------------------- saved plans
+  async function loadPlans() {
+    state.plans = state.plans || [];
+    try {
+      const list = await api("/api/plans");
+      state.plans = Array.isArray(list) ? list : [];
+    } catch (e) {
+      $("plan-list").replaceChildren(el("p", { class: "msg-err", text: t("error.generic", { msg: e.message }) }));
+      return;
+    }
+    renderPlans();
+  }
+
+  function renderPlans() {
+    const box = $("plan-list");
+    if (!Array.isArray(state.plans)) return;
+    if (!state.plans.length) { box.replaceChildren(el("p", { class: "muted small", text: t("plans.none") })); return; }
+    const rows = state.plans.slice().sort((a, b) => String(b.created).localeCompare(String(a.created)));
+    box.replaceChildren(el("ul", { class: "dl-list" }, ...rows.map((p) => el("li", { "data-plan": p.id },
+      el("div", {}, el("strong", { text: p.name }), el("p", { class: "dl-desc", text: t("by", { date: fmtDate(p.created), user: p.author || "?" }) })),
+      el("button", { type: "button", class: "btn", text: t("plans.open"), "aria-label": t("plans.open.label", { name: p.name }),
+        onclick: () => openPlan(p.id) })))));
+  }
+
+  /** The form "save this scenario as a plan", for editors under a computed scenario. */
+  function renderPlanSave() {
+    const box = $("plan-save");
+    const s = state.scenario;
+    const show = Boolean(s && !s.saved && isEditor() && state.info?.writable?.plans);
+    box.hidden = !show;
+    if (!show) { box.replaceChildren(); return; }
+    if (box.dataset.for === s.id && box.childElementCount) return;  // keep what the editor typed
+    box.dataset.for = s.id || "";
+    const name = el("input", { type: "text", id: "plan-name", maxlength: "200", autocomplete: "off" });
+    const msg = el("p", { id: "plan-msg", role: "status" });
+    const form = el("form", { novalidate: true },
+      el("h3", { text: t("plans.save.heading") }),
+      el("div", { class: "field" }, el("label", { for: "plan-name", text: t("plans.name") }), name),
+      el("button", { type: "submit", class: "btn btn-primary", id: "plan-save-btn", text: t("plans.save") }), msg);
+    form.addEventListener("submit", (e) => { e.preventDefault(); savePlan(name, msg, e.submitter || $("plan-save-btn")); });
+    box.replaceChildren(form);
+  }
+
+  async function savePlan(input, msg, btn) {
+    const s = state.scenario;
+    const name = input.value.trim();
+    msg.className = "msg-err";
+    if (!name) { msg.textContent = t("plans.name.missing"); input.focus(); return; }
+    if (!s) return;
+    const m = state.measureById.get(s.measure);
+    const body = { name, kind: "scenario", measure: s.measure, measure_name: measureName(m) || s.measure, part: s.part ?? 1,
+      polygon: s.polygon, lang: state.lang,
+      result: { totals: s.totals, cost: s.cost, landcover: s.landcover, notes: s.notes, units: s.units,
+        window_bounds_wgs84: s.window_bounds_wgs84 } };
+    if (JSON.stringify(body).length > 1900000) delete body.result.units;  // the server takes up to 2 MB
+    btn.disabled = true;
+    try {
+      const res = await api("/api/plans", { method: "POST", auth: true, body });
+      msg.className = "msg-ok";
+      msg.textContent = t("plans.saved", { name: res.name });
+      announce(t("plans.saved", { name: res.name }));
+      input.value = "";
+      await loadPlans();
+    } catch (e) {
+      if (!state.auth) return;
+      msg.className = "msg-err";
+      msg.textContent = t("error.generic", { msg: e.message });
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function openPlan(id) {
+    let rec;
+    try {
+      rec = await api(`/api/plans/${encodeURIComponent(id)}`);
+    } catch (e) {
+      toast(t("error.generic", { msg: e.message }));
+      return;
+    }
+    const plan = rec?.plan || {};
+    const ring = plan.polygon?.coordinates?.[0];
+    cancelDrawing();
+    removeScenarioLayer();
+    state.scenario = { ...(plan.result || {}), measure: plan.measure, polygon: plan.polygon, part: plan.part,
+      saved: { id: rec.id, name: rec.name, author: rec.author, created: rec.created } };
+    state.scenarioLayer = null;
+    state.vertices = Array.isArray(ring) ? ring.slice(0, -1) : [];
+    renderDraw();
+    renderScenarioResult();
+    $("btn-clear-scenario").hidden = false;
+    selectTab("scenario");
+    if (state.vertices.length) fitPolygon(state.vertices);
+    if (plan.measure && state.measureById.has(plan.measure)) $("scenario-measure").value = plan.measure;
+    $("scenario-result").querySelector("h3")?.focus();
+    announce(t("plans.loaded", { name: rec.name }));
+  }
+
+  function savedPlanBanner(s) {
+    const sv = s.saved;
+    const canRerun = s.measure && s.polygon?.coordinates;
+    return el("div", { class: "plan-banner" },
+      el("h3", { tabindex: "-1", text: t("plans.shown", { name: sv.name }) }),
+      el("p", { class: "small muted", text: t("plans.saved.note", { date: fmtDate(sv.created), user: sv.author || "?" }) }),
+      canRerun ? el("button", { type: "button", class: "btn", id: "plan-rerun", text: t("plans.rerun"),
+        onclick: () => computeScenario(s.measure, s.polygon) }) : null);
+  }
+
   // ---------------------------------------------------------------- start
   async function init() {
     state.lang = initialLang();
@@ -1605,6 +2238,7 @@
     setupSearch();
     setupLayerControls();
     setupScenarioControls();
+    setupAuth();
     $("btn-lang").addEventListener("click", switchLang);
     try {
       state.info = await api("/api/info");
@@ -1614,8 +2248,10 @@
     }
     $("area-name").textContent = state.info.name || "";
     applyStatic();
+    await restoreAuth();
     await loadLangData();
     createMap();
+    loadPublicProposals();
     document.body.dataset.ready = "1";
   }
 
@@ -1625,7 +2261,8 @@
     if (state.map && state.info) state.map.fitBounds(state.info.bounds_wgs84, { padding: fitPadding(), duration: 0 });
   }
 
-  window.biostress = { state, t, setActiveLayer, loadPlot, selectTab, clearScenario, cancelDrawing, fitArea };
+  window.biostress = { state, t, setActiveLayer, loadPlot, selectTab, clearScenario, cancelDrawing, fitArea,
+    loadPublicProposals, loadModeration, loadPlans, openPlan, logout };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
