@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import math
+import shutil
 import socket
 import subprocess
 import sys
@@ -60,9 +61,9 @@ def _requests(run_dir: Path, info: dict, n: int, seed: int = 7) -> dict[str, lis
         nodata = src.nodata if src.nodata is not None else 255
     rr, cc = np.nonzero(lc != nodata)  # points on cells inside the area
     pick = rng.integers(0, rr.size, n)
-    xs = g.x0 + (cc[pick] + rng.random(n)) * g.cell
-    ys = g.y1 - (rr[pick] + rng.random(n)) * g.cell
-    plot = [f"/api/plot?x={x:.1f}&y={y:.1f}&crs=EPSG:28992" for x, y in zip(xs, ys, strict=True)]
+    xs = g.x0 + (cc[pick] + rng.uniform(0.05, 0.95, n)) * g.cell  # inside the cell, not on its edge
+    ys = g.y1 - (rr[pick] + rng.uniform(0.05, 0.95, n)) * g.cell
+    plot = [f"/api/plot?x={x:.2f}&y={y:.2f}&crs=EPSG:28992" for x, y in zip(xs, ys, strict=True)]
     w, s, e, nn = info["bounds_wgs84"]
     layers = [x for x in ("landcover", "stress_class", "green_share", "habitat_quality", "heat_mitigation")]
     tiles, units = [], []
@@ -108,12 +109,51 @@ async def _load(base: str, paths: list[str], clients: int) -> tuple[np.ndarray, 
     return np.asarray(lat), errors, wall
 
 
+WRK_SCRIPT = r"""
+local paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+local counter = 0
+function setup(thread) thread:set("offset", counter); counter = counter + 1 end
+local i = 0
+function request()
+  i = i + 1
+  return wrk.format("GET", paths[((i * 7 + (offset or 0) * 997) % #paths) + 1])
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %f %f %f %d %d %f\n", latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency.max / 1000, summary.requests, e.connect + e.read + e.write + e.timeout + e.status,
+    summary.duration / 1e6))
+end
+"""
+
+
+def _load_wrk(base: str, paths: list[str], clients: int, seconds: float) -> tuple[float, float, float, int, int, float]:
+    """wrk (C, two threads) sending ``paths`` round-robin for ``seconds`` with ``clients`` connections:
+    ``(p50 ms, p95 ms, max ms, requests, errors, wall s)``; errors = socket errors, timeouts and non-2xx/3xx."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "paths.txt").write_text("\n".join(paths) + "\n")
+        (Path(d) / "bench.lua").write_text(WRK_SCRIPT)
+        r = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s", "-s",
+                            str(Path(d) / "bench.lua"), base], capture_output=True, text=True,
+                           env={**os.environ, "BENCH_PATHS": str(Path(d) / "paths.txt")}, check=True)
+    line = next(x for x in r.stdout.splitlines() if x.startswith("BENCH "))
+    p50, p95, mx, n, err, wall = line.split()[1:]
+    return float(p50), float(p95), float(mx), int(n), int(err), float(wall)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir", nargs="?", default=str(ROOT / "biostress-demo"))
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2, help="server processes (biostress serve --workers)")
+    ap.add_argument("--client", choices=("wrk", "httpx"), default=None,
+                    help="load generator: wrk (C; default when installed) or httpx (Python asyncio)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="duration of each wrk pass")
     a = ap.parse_args()
     run_dir = Path(a.run_dir)
     if not (run_dir / "manifest.json").exists():
@@ -139,11 +179,16 @@ def main() -> None:
         time.sleep(3)  # the workers read the precomputed measure table in the background
         reqs = _requests(run_dir, info, a.requests)
         rows = []
+        client = a.client or ("wrk" if shutil.which("wrk") else "httpx")
         for kind, paths in reqs.items():
             for phase in ("cold", "warm"):
-                lat, errors, wall = asyncio.run(_load(base, paths, a.clients))
-                rows.append((kind, phase, len(paths), a.clients, float(np.percentile(lat, 50)),
-                             float(np.percentile(lat, 95)), float(lat.max()), len(paths) / wall, errors))
+                if client == "wrk":
+                    p50, p95, mx, n, errors, wall = _load_wrk(base, paths, a.clients, a.seconds)
+                    rows.append((kind, phase, n, a.clients, p50, p95, mx, n / wall, errors))
+                else:
+                    lat, errors, wall = asyncio.run(_load(base, paths, a.clients))
+                    rows.append((kind, phase, len(paths), a.clients, float(np.percentile(lat, 50)),
+                                 float(np.percentile(lat, 95)), float(lat.max()), len(paths) / wall, errors))
                 print(f"{kind} {phase}: p50 {rows[-1][4]:.1f} ms p95 {rows[-1][5]:.1f} ms errors {errors}",
                       file=sys.stderr, flush=True)
     finally:
@@ -157,8 +202,10 @@ def main() -> None:
     print(table)
     append_results("bench_web.py", table, f"Run folder {run_dir.name} ({info.get('area_ha') or '?'} ha); server "
                    f"(`biostress serve --workers {a.workers}`, caches prepared before it listens) and the clients "
-                   "(one Python process, asyncio + httpx) on the same 2-core machine; 'cold' = first pass after "
-                   "start, 'warm' = the same requests again (tile LRU cache).",
+                   + ("(wrk, 2 threads, " + f"{a.seconds:g} s per pass, {a.requests} distinct paths round-robin)"
+                      if client == "wrk" else "(one Python process, asyncio + httpx)")
+                   + " on the same 2-core machine; 'cold' = first pass after start, 'warm' = the same requests "
+                   "again (tile LRU cache); n = requests answered.",
                    load_average=True)
 
 
