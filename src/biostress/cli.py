@@ -402,6 +402,8 @@ def serve(
     precompute: Annotated[bool, typer.Option("--precompute/--no-precompute", help="Compute the measures of every "
                                              "cell before serving (fast plot cards; cached for the next start).")]
     = True,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Keep the raster layers in one memory-mapped "
+                                        "file (fast tiles and lookups; ~4 bytes x layers x cells on disk).")] = True,
 ) -> None:
     """The web tool: map, my plot, scenarios, downloads and the HTTP API (OGC API Features, OpenAPI)."""
     try:
@@ -422,7 +424,7 @@ def serve(
 
         out.print(f"biostress web tool for {run_dir}: preparing ...")
         _serve(run_dir, host, port, users, data_dir, report_dir=report_dir, workers=workers, precompute=precompute,
-               progress=say, ready=lambda: out.print(f"biostress web tool on http://{host}:{port}/  (Ctrl+C to stop)"))
+               cache=cache, progress=say, ready=lambda: out.print(f"biostress web tool on http://{host}:{port}/  (Ctrl+C to stop)"))
     except BiostressError as e:
         _fail(e)
 

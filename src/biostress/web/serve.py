@@ -25,9 +25,10 @@ __all__ = ["add_user", "prepare", "serve"]
 _ENV = "BIOSTRESS_SERVE_OPTIONS"
 
 
-def prepare(run_dir: str | Path, data_dir: str | Path | None = None, *, measures: bool = True,
+def prepare(run_dir: str | Path, data_dir: str | Path | None = None, *, measures: bool = True, cache: bool = True,
             progress: Callable[[str], None] | None = print) -> None:
-    """Fill the server's caches for ``run_dir`` now (see the module docstring)."""
+    """Fill the server's caches for ``run_dir`` now (see the module docstring); ``cache=False``: no layer cache
+    (tiles and values are read through GDAL), ``measures=False``: no measure table."""
     from .cellcache import cache_dir_for
     from .plot import PlotService
     from .state import load_state
@@ -37,7 +38,8 @@ def prepare(run_dir: str | Path, data_dir: str | Path | None = None, *, measures
     if data is not None:
         data.mkdir(parents=True, exist_ok=True)
     cache_dir = cache_dir_for(state.run_dir, data)
-    state.attach_stack(cache_dir, progress)
+    if cache:
+        state.attach_stack(cache_dir, progress)
     if measures:
         plots = PlotService(state)
         plots.warm()
@@ -45,8 +47,8 @@ def prepare(run_dir: str | Path, data_dir: str | Path | None = None, *, measures
 
 
 def _options(run_dir: str | Path, users: str | Path | None, data_dir: str | Path | None,
-             report_dir: str | Path | None, geocoder_url: str | None) -> dict[str, Any]:
-    return {"run_dir": str(run_dir), "users": None if users is None else str(users),
+             report_dir: str | Path | None, geocoder_url: str | None, cache: bool) -> dict[str, Any]:
+    return {"run_dir": str(run_dir), "cache": cache, "users": None if users is None else str(users),
             "data_dir": None if data_dir is None else str(data_dir),
             "report_dir": None if report_dir is None else str(report_dir), "geocoder_url": geocoder_url}
 
@@ -62,22 +64,23 @@ def app_from_env() -> Any:
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, users: str | Path | None = None,
           data_dir: str | Path | None = None, *, report_dir: str | Path | None = None,
           geocoder_url: str | None = "default", log_level: str = "info", workers: int = 1,
-          precompute: bool = True, progress: Callable[[str], None] | None = print,
+          precompute: bool = True, cache: bool = True, progress: Callable[[str], None] | None = print,
           ready: Callable[[], None] | None = None) -> None:
     """Serve the run at ``run_dir`` on ``http://host:port/`` until interrupted (Ctrl+C).
 
     ``users``: editors file (JSON; create it with :func:`add_user`); ``data_dir``: folder for proposals,
     uploads, saved plans, the token secret and the caches; ``report_dir``: reports offered for download;
     ``geocoder_url``: PDOK Locatieserver root ("default" = the public service, None = offline);
-    ``workers``: server processes; ``precompute``: fill the caches first (:func:`prepare`)."""
+    ``workers``: server processes; ``precompute``: compute the measures of every cell first (:func:`prepare`);
+    ``cache``: keep the raster layers in one memory-mapped file (about 4 bytes x layers x cells on disk)."""
     import uvicorn
 
     if workers < 1:
         from ..errors import ConfigError
 
         raise ConfigError(f"--workers must be at least 1, not {workers}.")
-    prepare(run_dir, data_dir, measures=precompute, progress=progress)
-    opts = _options(run_dir, users, data_dir, report_dir, geocoder_url)
+    prepare(run_dir, data_dir, measures=precompute, cache=cache, progress=progress)
+    opts = _options(run_dir, users, data_dir, report_dir, geocoder_url, cache)
     if ready is not None:
         ready()
     if workers == 1:

@@ -1,0 +1,121 @@
+"""``biostress serve`` as a user starts it: the real command in its own process, with two uvicorn workers, over
+real HTTP. Checks that the caches are prepared before it listens (and reused at the next start), that both
+workers answer with the same card and tile as an app created in the test process, and bad options.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import mercantile
+import numpy as np
+import pytest
+from PIL import Image
+
+from test_web_api import run_dir  # noqa: F401  (the module fixture: a real run on 1 km x 1 km of Dordrecht)
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 10.0) -> tuple[int, bytes, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers
+
+
+def _start(run: Path, data: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "biostress.cli", "serve", str(run), "--port", str(port),
+                             "--data", str(data), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        if proc.poll() is not None:
+            raise AssertionError(f"serve stopped: {proc.stdout.read()}")
+        try:
+            if _get(base + "/api/info", 2)[0] == 200:
+                return proc, base
+        except OSError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("serve did not answer within 2 minutes")
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
+
+
+def test_serve_with_two_workers_prepares_its_caches(run_dir, tmp_path):  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from biostress.web.app import create_app
+
+    data = tmp_path / "data"
+    proc, base = _start(run_dir, data, "--workers", "2", "--no-precompute")
+    try:
+        cache = data / "cache"
+        layers = list(cache.glob("layers-*.f32"))
+        assert len(layers) == 1 and not list(cache.glob("*.tmp"))  # written before the server listened
+        status, body, _ = _get(base + "/api/info")
+        info = json.loads(body)
+        lon, lat = info["center"]
+        ref = TestClient(create_app(run_dir, geocoder_url=None, warm=False, cache=False))
+        want = ref.get(f"/api/plot?x={lon}&y={lat}&measures=false").json()
+        for _ in range(12):  # several connections: both workers answer alike
+            status, body, _ = _get(base + f"/api/plot?x={lon}&y={lat}&measures=false")
+            assert status == 200
+            card = json.loads(body)
+            assert card["values"] == want["values"] and card["stress_class"] == want["stress_class"]
+            assert card["buurt"] == want["buurt"]
+        t = mercantile.tile(lon, lat, 16)
+        status, png, headers = _get(base + f"/tiles/landcover/16/{t.x}/{t.y}.png")
+        assert status == 200 and headers["Content-Type"] == "image/png" and png[:8] == b"\x89PNG\r\n\x1a\n"
+        got = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+        gdal = np.asarray(Image.open(io.BytesIO(ref.get(f"/tiles/landcover/16/{t.x}/{t.y}.png").content)).convert("RGBA"))
+        drawn = (gdal[..., 3] > 0) | (got[..., 3] > 0)
+        assert drawn.sum() > 10_000 and (got == gdal).all(axis=-1)[drawn].mean() > 0.99  # as GDAL warps it
+        assert headers.get("X-Content-Type-Options") == "nosniff"
+    finally:
+        out = _stop(proc)
+    assert "caching" in out and "raster layers" in out
+    # the next start reads the cache back instead of writing it again
+    mtime = layers[0].stat().st_mtime_ns
+    proc, base = _start(run_dir, data, "--no-precompute")
+    try:
+        assert _get(base + "/api/info")[0] == 200
+    finally:
+        out = _stop(proc)
+    assert layers[0].stat().st_mtime_ns == mtime and "caching" not in out
+
+
+def test_serve_rejects_bad_options(run_dir, tmp_path):  # noqa: F811
+    r = subprocess.run([sys.executable, "-m", "biostress.cli", "serve", str(run_dir), "--workers", "0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "workers" in (r.stdout + r.stderr)
+    r = subprocess.run([sys.executable, "-m", "biostress.cli", "serve", str(tmp_path)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode != 0 and "run folder" in (r.stdout + r.stderr)
