@@ -203,7 +203,7 @@ class _Geocoder:
 def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir: str | Path | None = None,
                report_dir: str | Path | None = None, max_upload_bytes: int = DEFAULT_MAX_BYTES,
                geocoder_url: str | None = "default", scenario_modules: tuple[str, ...] | None = None,
-               proposal_limit: tuple[int, float] = (10, 600.0), tile_cache_bytes: int = 64 * 1024 * 1024,
+               proposal_limit: tuple[int, float] = (10, 600.0), tile_cache_bytes: int = 192 * 1024 * 1024,
                warm: bool = True, cache: bool = True, precompute: bool = True,
                progress: Callable[[str], None] | None = None) -> FastAPI:
     """The FastAPI app serving the run folder ``run_dir``.
@@ -293,7 +293,7 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
                 "sources": state.inputs, "created": state.created, "run_id": state.manifest.get("run_id"),
                 "area_ha": (state.manifest.get("info") or {}).get("area_ha"),
                 "writable": {"proposals": True, "uploads": uploads is not None, "plans": data is not None},
-                "plot_radius_m": plots.radius_m})
+                "plot_radius_m": plots.radius_m, "objects": [o.info() for o in state.objects.values()]})
 
     @app.get("/api/layers")
     def layers(lang: Lang = "nl"):
