@@ -200,7 +200,8 @@ def main() -> None:
               for k, ph, n, c, p50, p95, mx, rps, err in rows]
     table = "\n".join(lines)
     print(table)
-    append_results("bench_web.py", table, f"Run folder {run_dir.name} ({info.get('area_ha') or '?'} ha); server "
+    ha = info.get("area_ha")
+    append_results("bench_web.py", table, f"Run folder {run_dir.name} ({f'{ha:,.0f}' if ha else '?'} ha); server "
                    f"(`biostress serve --workers {a.workers}`, caches prepared before it listens) and the clients "
                    + ("(wrk, 2 threads, " + f"{a.seconds:g} s per pass, {a.requests} distinct paths round-robin)"
                       if client == "wrk" else "(one Python process, asyncio + httpx)")
