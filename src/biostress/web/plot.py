@@ -155,6 +155,9 @@ class PlotService:
         self._rules: dict[str, Any] = {}
         self._table: MeasureTable | None = None
         self._names: dict[str, tuple[list[str], list[str]]] | None = None
+        self._meta: dict[tuple[str, str], Any] = {}
+        self._stacked: tuple[Any, bool] | None = None
+        self._measure_meta: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     @property
     def fast(self) -> bool:
@@ -194,20 +197,47 @@ class PlotService:
         while len(self._blocks) > self.max_blocks:
             self._blocks.popitem(last=False)
 
+    def _all_stacked(self, stack: Any) -> bool:
+        if self._stacked is None or self._stacked[0] is not stack:
+            self._stacked = (stack, all(lid in stack for lid in self.state.sources))
+        return self._stacked[1]
+
+    def _describe(self, lid: str, lang: str) -> Any:
+        """``(title, unit, style, steps)`` of layer ``lid`` in ``lang``, made once: ``steps`` maps a legend
+        step (ramp) or class value (table) to ``(label, colour)``."""
+        key = (lid, lang)
+        got = self._meta.get(key)
+        if got is None:
+            lay = self.state.layers[lid]
+            li = LANGS.index(lang)
+            style = lay.style
+            steps: dict[int, tuple[str | None, str | None]] = {}
+            if style is not None:
+                legend = style.legend(lang)
+                if style.kind == "ramp":
+                    steps = {k: (e["label"], style.colours[k]) for k, e in enumerate(legend)}
+                else:
+                    steps = {int(v): (e["label"], c) for v, c, e in zip(style.values, style.colours, legend,
+                                                                        strict=True)}
+            got = (lay.title[li], lay.unit[li], style, steps)
+            self._meta[key] = got
+        return got
+
     def _value(self, lid: str, row: int, col: int, lang: str, block: dict[str, np.ndarray]) -> dict[str, Any]:
-        lay = self.state.layers[lid]
+        title, unit, style, steps = self._describe(lid, lang)
         a = block[lid]
-        rr, cc = row, col  # within the block
-        v = float(a[rr, cc]) if rr < a.shape[0] and cc < a.shape[1] else math.nan
-        v = v if math.isfinite(v) else None
-        if v is not None and lay.style is not None and lay.style.kind == "categorical" and v == int(v):
+        try:
+            v = float(a[row][col])
+        except IndexError:  # a block at the grid's edge
+            v = math.nan
+        if not math.isfinite(v):
+            return {"id": lid, "title": title, "value": None, "unit": unit,
+                    "class_label": _NO_DATA[LANGS.index(lang)], "colour": None}
+        if style is not None and style.kind == "categorical" and v == int(v):
             v = int(v)  # a class code
-        li = LANGS.index(lang)
-        style = lay.style
-        return {"id": lid, "title": lay.title[li], "value": v, "unit": lay.unit[li],
-                "class_label": (style.label_of(v, lang) if style and v is not None else None) or
-                (_NO_DATA[li] if v is None else None),
-                "colour": style.colour_of(v) if style and v is not None else None}
+        k = style.step_of(v) if style is not None else None
+        label, colour = steps.get(k, (None, None)) if k is not None else (None, None)
+        return {"id": lid, "title": title, "value": v, "unit": unit, "class_label": label, "colour": colour}
 
     def card(self, x: float, y: float, crs: str = "EPSG:4326", lang: str = "nl", *,
              measures: bool = True) -> dict[str, Any]:
@@ -217,9 +247,9 @@ class PlotService:
         values, pressures, potential, guide, other = [], [], [], [], []
         stress: dict[str, Any] | None = None
         stack = self.state.stack
-        if stack is not None and all(lid in stack for lid in self.state.sources):
+        if stack is not None and self._all_stacked(stack):
             at = stack.at(row, col)  # one read of the memory-mapped layers
-            block = {lid: np.array([[at[lid]]]) for lid in self.state.sources}
+            block = {lid: ((at[lid],),) for lid in self.state.sources}  # 1 x 1 "blocks"
             row_b, col_b = 0, 0
         else:
             block = self._values_block(row // BLOCK, col // BLOCK)
@@ -481,24 +511,29 @@ class PlotService:
     def measures(self, gx: float, gy: float, lang: str) -> list[dict[str, Any]]:
         """The measures list of the card (fitting ones first, by gain)."""
         sums = self.measure_sums(gx, gy)
-        out = []
-        for m in self.state.catalogue.measures:
-            s = sums.get(m.id)
-            if s is None:
-                continue
-            out.append({
+        static = self._measure_meta.get(lang)
+        if static is None:  # what does not depend on the place, made once per language
+            static = [(m.id, {
                 "id": m.id, "name": m.name_nl if lang == "nl" else m.name_en,
-                "explain": m.explain_nl if lang == "nl" else m.explain_en,
-                "fits": s["cells_fit"] > 0, "cells_fit": s["cells_fit"], "cells": s["cells"],
-                "unit": m.unit, "quantity": s["units"], "area_m2": s["area_m2"],
-                "gain": s["gain"], "gain_bio": s["gain_bio"], "cooling": s["cooling"], "water_m3": s["water_m3"],
-                "cost_eur": s["cost_npv"], "capex_eur": s["capex"], "eac_eur_yr": s["eac"],
-                "unknown_variables": s["unknown"],
+                "explain": m.explain_nl if lang == "nl" else m.explain_en, "unit": m.unit,
                 "subsidies": [{"programme": sb.programme, "region": sb.region, "per": sb.per,
                                "amount_eur": sb.amount_eur, "share": sb.share, "max_eur": sb.max_eur,
                                "valid_until": sb.valid_until.isoformat() if sb.valid_until else None,
                                "condition": sb.condition, "ev": sb.ev} for sb in m.subsidies],
-                "guide_species": list(m.guide_species),
+                "guide_species": list(m.guide_species)}) for m in self.state.catalogue.measures]
+            self._measure_meta[lang] = static
+        out = []
+        for mid, meta in static:
+            s = sums.get(mid)
+            if s is None:
+                continue
+            out.append({
+                **meta,
+                "fits": s["cells_fit"] > 0, "cells_fit": s["cells_fit"], "cells": s["cells"],
+                "quantity": s["units"], "area_m2": s["area_m2"],
+                "gain": s["gain"], "gain_bio": s["gain_bio"], "cooling": s["cooling"], "water_m3": s["water_m3"],
+                "cost_eur": s["cost_npv"], "capex_eur": s["capex"], "eac_eur_yr": s["eac"],
+                "unknown_variables": s["unknown"],
             })
         out.sort(key=lambda d: (not d["fits"], -(d["gain"] if d["gain"] is not None else -math.inf)))
         return out
