@@ -810,3 +810,111 @@ def test_precomputed_measures_equal_the_block_computation(env, run_dir, tmp_path
     np.testing.assert_array_equal(back.values, table.values)
     assert MeasureTable.load(tmp_path, "another-run", g.height * g.width) is None
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_streets_and_managed_objects_as_vector_tiles(run_dir, tmp_path):
+    """A report folder with aggregates.gpkg (made by biostress.aggregate.aggregate_objects on the run, as the report
+    step does): its street segments come as vector tiles whose *_mean properties equal the GeoPackage's for the same
+    ids (read with geopandas), only the segments touching the tile (found with geopandas in EPSG:3857), each drawn on
+    its own buffer; no tiles below the minimum zoom (204); /api/info lists the objects and the layer catalogue
+    explains them in Dutch and English."""
+    from biostress.aggregate import aggregate_objects
+    from biostress.report import AGGREGATE_RASTERS
+    from biostress.runs import open_run
+    from biostress.store import gpkg as G
+
+    run = open_run(run_dir)
+    objs = aggregate_objects(run, [r for r in AGGREGATE_RASTERS if r in run.files.paths])
+    assert len(objs["street_segments"]) > 50, "the 1 km run has streets"
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for name, gdf in objs.items():
+        if len(gdf):
+            G.write_layer(reports / "aggregates.gpkg", name, gdf)
+    client = TestClient(create_app(run_dir, report_dir=reports, geocoder_url=None, warm=False, cache=False))
+    gpkg = reports / "aggregates.gpkg"
+    streets = gpd.read_file(gpkg, layer="street_segments")
+    means = [c for c in streets.columns if c.endswith("_mean")]
+    assert {"green_share_mean", "impervious_share_mean", "heat_mitigation_mean", "stress_score_mean"} <= set(means)
+
+    # /api/info and the layer catalogue
+    objects = {o["name"]: o for o in client.get("/api/info").json()["objects"]}
+    assert set(objects) == {n for n, g in objs.items() if len(g)}
+    st = objects["street_segments"]
+    assert st["count"] == len(streets) and st["columns"] == means and st["min_zoom"] == 15
+    assert st["title"] == {"nl": "Straten (straatsegmenten)", "en": "Streets (street segments)"}
+    assert st["tiles"] == "/tiles/vector/street_segments/{z}/{x}/{y}.pbf"
+    nl = {x["id"]: x for x in client.get("/api/layers?lang=nl").json()}
+    en = {x["id"]: x for x in client.get("/api/layers?lang=en").json()}
+    for name in objects:
+        assert nl[name]["object"] == name and nl[name]["kind"] == "vector" and nl[name]["tiles"] == objects[name]["tiles"]
+        assert nl[name]["count"] == objects[name]["count"] and nl[name]["columns"] == objects[name]["columns"]
+        for k in ("what", "how", "certainty", "action"):
+            assert nl[name]["explain"][k] and en[name]["explain"][k] and nl[name]["explain"][k] != en[name]["explain"][k]
+        assert "area-weighted mean of the 10 m cells" in en[name]["explain"]["how"]
+        assert "oppervlaktegewogen gemiddelde van de vakken van 10 m" in nl[name]["explain"]["how"]
+    assert (nl["street_segments"]["item"], en["street_segments"]["item"]) == ("Straatsegment", "Street segment")
+
+    # a z16 tile at the centre of the run: the segments touching it, with the GeoPackage's values
+    centre = shapely.Point((BBOX[0] + BBOX[2]) / 2, (BBOX[1] + BBOX[3]) / 2)
+    lon, lat = TO_WGS.transform(centre.x, centre.y)
+    t = mercantile.tile(lon, lat, 16)
+    r = client.get(f"/tiles/vector/street_segments/16/{t.x}/{t.y}.pbf")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    feats = mapbox_vector_tile.decode(r.content)["street_segments"]["features"]
+    by_id = streets.set_index("id")
+    assert len(feats) >= 10
+    b = mercantile.xy_bounds(t)
+    merc = streets.to_crs("EPSG:3857").set_index("id").geometry
+    size = b.right - b.left
+    for f in feats:
+        p = f["properties"]
+        row = by_id.loc[p["id"]]
+        assert set(p) <= {"id", "class", "length_m", *means}  # compact: no centre-line WKT, no bookkeeping columns
+        assert p["class"] == row["class"] and p["length_m"] == pytest.approx(row["length_m"], rel=1e-12)
+        for c in means:
+            if np.isfinite(row[c]):
+                assert p[c] == pytest.approx(row[c], rel=1e-12, abs=1e-15), (p["id"], c)
+            else:
+                assert c not in p
+        # the feature is drawn on its own buffer: a point inside the decoded polygon (tile units, y up) lies on it
+        g = shapely.geometry.shape(f["geometry"])
+        inner = g.representative_point()
+        x = b.left + inner.x / 4096 * size
+        y = b.bottom + inner.y / 4096 * (b.top - b.bottom)
+        assert merc.loc[p["id"]].buffer(0.5).contains(shapely.Point(x, y)), p["id"]
+    got = {f["properties"]["id"] for f in feats}
+    inside = set(merc.index[merc.intersects(shapely.box(b.left + 1, b.bottom + 1, b.right - 1, b.top - 1))])
+    grown = 8 / 256 * size + 1  # the tile's buffer of 8 pixels
+    near = set(merc.index[merc.intersects(shapely.box(b.left - grown, b.bottom - grown, b.right + grown,
+                                                      b.top + grown))])
+    assert inside <= got <= near
+    # no tiles below the minimum zoom, none outside the area, unknown layers 404
+    for z in (14, 12):
+        tz = mercantile.tile(lon, lat, z)
+        assert client.get(f"/tiles/vector/street_segments/{z}/{tz.x}/{tz.y}.pbf").status_code == 204
+    far = mercantile.tile(5.9, 52.9, 16)
+    assert client.get(f"/tiles/vector/street_segments/16/{far.x}/{far.y}.pbf").status_code == 204
+    if "parks" in objects:
+        t13 = mercantile.tile(lon, lat, 13)
+        assert client.get(f"/tiles/vector/parks/13/{t13.x}/{t13.y}.pbf").status_code == 204
+    assert client.get("/tiles/vector/streets/16/0/0.pbf").status_code == 404
+    # load_objects: missing layers skipped, another CRS reprojected, a self-crossing polygon made valid, extra
+    # columns left out
+    from biostress.web.state import load_objects
+
+    bow = shapely.Polygon([(105400, 424400), (105500, 424500), (105500, 424400), (105400, 424500)])  # a bow tie
+    odd = gpd.GeoDataFrame({"id": [7], "area_m2": [5000.0], "green_share_mean": [0.5], "note": ["x"]},
+                           geometry=[bow], crs="EPSG:28992")
+    odd.to_crs("EPSG:4326").to_file(tmp_path / "odd.gpkg", layer="parks")
+    got = load_objects(tmp_path / "odd.gpkg", "EPSG:28992")
+    assert list(got) == ["parks"] and got["parks"].columns == ["green_share_mean"]
+    frame = got["parks"].frame
+    assert list(frame.columns) == ["id", "area_m2", "green_share_mean", "geometry"] and frame.crs == "EPSG:28992"
+    assert frame.geometry.iloc[0].is_valid and frame.geometry.iloc[0].area == pytest.approx(5000.0, rel=1e-3)
+    lon, lat = TO_WGS.transform(105450, 424420)
+    t = mercantile.tile(lon, lat, 16)
+    feats = mapbox_vector_tile.decode(got["parks"].render(16, t.x, t.y))["parks"]["features"]
+    assert [f["properties"] for f in feats] == [{"id": 7, "area_m2": 5000.0, "green_share_mean": 0.5}]
+    t13 = mercantile.tile(lon, lat, 13)
+    assert got["parks"].render(13, t13.x, t13.y) == b""

@@ -128,10 +128,46 @@ def municipality_of(run_dir: Path) -> str:
     return code
 
 
+def write_aggregates(run_dir: Path, out: Path) -> Path:
+    """``out/aggregates.gpkg``: the street segments, verges, parks and woods of the run with their indicator means,
+    made with biostress.aggregate.aggregate_objects as the report step does (written atomically)."""
+    from biostress.aggregate import aggregate_objects
+    from biostress.report import AGGREGATE_RASTERS
+    from biostress.runs import open_run
+    from biostress.store import gpkg as G
+
+    run = open_run(run_dir)
+    objs = aggregate_objects(run, [r for r in AGGREGATE_RASTERS if r in run.files.paths])
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "aggregates.tmp.gpkg"
+    tmp.unlink(missing_ok=True)
+    for name, gdf in objs.items():
+        if len(gdf):
+            G.write_layer(tmp, name, gdf)
+    tmp.replace(out / "aggregates.gpkg")
+    return out
+
+
 @pytest.fixture(scope="module")
-def server(run_dir, tmp_path_factory):
-    """The real app under uvicorn on a free port (offline geocoder: coordinates and unit names), with a data folder
-    and a users file holding an editor of the run's municipality and one of another municipality."""
+def reports(run_dir, tmp_path_factory) -> Path:
+    """The report folder served with the run: ``BIOSTRESS_WEB_TEST_REPORTS`` (e.g. biostress-demo-report), else one
+    holding the run's aggregates.gpkg (next to the cached run, else in a temporary folder)."""
+    env = os.environ.get("BIOSTRESS_WEB_TEST_REPORTS")
+    if env:
+        return Path(env)
+    if os.environ.get("BIOSTRESS_WEB_TEST_RUN"):
+        return write_aggregates(run_dir, tmp_path_factory.mktemp("reports"))
+    out = run_dir.with_name(f"{run_dir.name}-report")  # cached with the run (and removed with it)
+    if (out / "aggregates.gpkg").is_file():
+        return out
+    return write_aggregates(run_dir, out)
+
+
+@pytest.fixture(scope="module")
+def server(run_dir, reports, tmp_path_factory):
+    """The real app under uvicorn on a free port (offline geocoder: coordinates and unit names), with a data folder,
+    the report folder (streets and managed objects) and a users file holding an editor of the run's municipality and
+    one of another municipality."""
     import uvicorn
 
     from biostress.web.app import create_app
@@ -142,7 +178,7 @@ def server(run_dir, tmp_path_factory):
     municipality = municipality_of(run_dir)
     add_user(users, EDITOR[0], municipality, EDITOR[1])
     add_user(users, OTHER_EDITOR[0], "GM9999" if municipality != "GM9999" else "GM9998", OTHER_EDITOR[1])
-    app = create_app(run_dir, users=users, data_dir=data, geocoder_url=None)
+    app = create_app(run_dir, users=users, data_dir=data, report_dir=reports, geocoder_url=None)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -154,7 +190,8 @@ def server(run_dir, tmp_path_factory):
         if time.monotonic() - t0 > 30 or not th.is_alive():
             raise RuntimeError("the web server did not start")
         time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "data": data, "users": users, "municipality": municipality}
+    yield {"url": f"http://127.0.0.1:{port}", "data": data, "users": users, "municipality": municipality,
+           "reports": reports}
     srv.should_exit = True
     th.join(timeout=10)
 
@@ -403,7 +440,7 @@ def test_switch_layer_colour_blind_legend_and_unit_means(app, run_dir):
     lon, lat = TO_WGS.transform(inner.x, inner.y)
     page.locator("#opacity").fill("100")
     page.check("input[name=view][value=units]")
-    app.jump(lon, lat, 15.5)
+    app.jump(lon, lat, 15.0)  # the buurt level (the street level starts at 15.5)
     step = min(4, max(0, math.floor(5 * float(row["green_share_mean"]))))
     got = app.pixel(lon, lat)
     assert close(got, hex_rgb(RDYLGN[step])), (row["name"], row["green_share_mean"], got)
@@ -660,6 +697,143 @@ def test_language_switch(app, server):
     page.click("#btn-lang")
     page.wait_for_function("document.documentElement.lang === 'nl'")
     assert page.inner_text("#tab-layers") == "Kaartlagen"
+
+
+def street_to_click(run_dir: Path, reports: Path):
+    """A street segment of aggregates.gpkg with a green_share_mean and a point well inside it that no other segment
+    covers and no unit outline passes near (so a pixel and a click there are this segment's), nearest to the focus:
+    the centre of the 1 km run, else the buurt whose street segments (at least 40) differ most in their green-share
+    colour (a view worth a screenshot)."""
+    st = gpd.read_file(reports / "aggregates.gpkg", layer="street_segments")
+    st = st[st["green_share_mean"].notna()].reset_index(drop=True)
+    if os.environ.get("BIOSTRESS_WEB_TEST_RUN"):
+        bu = gpd.read_file(run_dir / "biostress.gpkg", layer="units_buurt")
+        pts = gpd.GeoDataFrame({"step": np.clip(np.floor(5 * st["green_share_mean"]), 0, 4)},
+                               geometry=st.geometry.centroid, crs=st.crs)
+        per = gpd.sjoin(pts, bu[["code", "geometry"]].to_crs(st.crs)).groupby("code")["step"].agg(["size", "std"])
+        best = per[per["size"] >= 40]["std"].idxmax()
+        focus = bu.to_crs(st.crs).set_index("code").loc[best].geometry.centroid
+    else:
+        focus = shapely.box(*BBOX).centroid
+    lines = unit_lines(run_dir)
+    geoms = st.geometry.values
+    tree = shapely.STRtree(geoms)
+    for i in np.argsort(st.distance(focus).to_numpy())[:400]:
+        g = geoms[i]
+        others = [j for j in tree.query(g.buffer(3.0), predicate="intersects") if j != i]
+        free = g.difference(shapely.union_all(geoms[others]).buffer(2.0)) if others else g
+        if free.is_empty:
+            continue
+        part = max(shapely.get_parts(free), key=lambda p: p.area)
+        pt = shapely.ops.polylabel(part, tolerance=0.2)
+        if pt.distance(part.boundary) >= 2.5 and pt.distance(g.boundary) >= 3.0 and pt.distance(lines) > 6.0:
+            return st.iloc[i], pt
+    raise AssertionError("no street segment with a free interior near the focus")
+
+
+def test_street_level_draws_the_streets_in_their_colours_and_a_click_shows_their_values(app, run_dir, server):
+    """Zoomed in past the neighbourhoods with 'mean per area', the map shows the street level: the street segments of
+    the report's aggregates.gpkg (rendered features queried on the MapLibre map), each in the colour of its own
+    green_share_mean read from the GeoPackage (five equal steps, Okabe-Ito when colour-blind friendly); a click on one
+    opens a popup and a section of the plot card with its values, equal to the GeoPackage's; 'Managed objects' draws
+    the parks, woods and verges (a park's own feature at its inside point)."""
+    page = app.page
+    gpkg = server["reports"] / "aggregates.gpkg"
+    row, inner = street_to_click(run_dir, server["reports"])
+    sid = int(row["id"])
+    lon, lat = TO_WGS.transform(inner.x, inner.y)
+    page.click("label[for=layer-green_share]")
+    page.wait_for_function("window.biostress.state.active.id === 'green_share'")
+    page.locator("#opacity").fill("100")
+    page.check("input[name=view][value=units]")
+    page.evaluate("window.biostress.state.plotMarker?.remove()")
+    page.mouse.move(1, 1)  # off the map: no hover outline
+    app.jump(lon, lat, 17)
+    assert page.inner_text("#legend-level") == "Gebieden: straten"
+    assert "Straten (straatsegmenten)" in page.inner_text("#legend-objects")
+    hit = page.evaluate("""([lon, lat]) => { const m = window.biostress.state.map;
+        return m.queryRenderedFeatures(m.project([lon, lat]), {layers: ['obj-fill-street_segments']})
+          .map(f => f.properties.id); }""", [lon, lat])
+    assert hit == [sid]
+    drawn = page.evaluate("""() => new Set(window.biostress.state.map.queryRenderedFeatures(
+        {layers: ['obj-fill-street_segments']}).map(f => f.properties.id)).size""")
+    assert drawn >= 5
+    step = min(4, max(0, math.floor(5 * float(row["green_share_mean"]))))
+    page.click("#btn-legend-toggle")  # folded: in a small window the legend covers the centre of the map
+    got = app.pixel(lon, lat)
+    assert close(got, hex_rgb(RDYLGN[step])), (sid, row["green_share_mean"], got)
+    page.click("#btn-legend-toggle")
+    page.check("#cb-toggle")
+    page.click("#btn-legend-toggle")
+    app.idle()
+    got = app.pixel(lon, lat)
+    assert close(got, hex_rgb(OKABE_ITO[step])), (sid, row["green_share_mean"], got)
+    page.click("#btn-legend-toggle")
+    page.uncheck("#cb-toggle")
+    page.click("#btn-legend-toggle")  # folded for the click too
+    app.idle()
+
+    # a click on the segment: the popup and the plot card show its values
+    x, y = page.evaluate("""([lon, lat]) => { const m = window.biostress.state.map; const p = m.project([lon, lat]);
+        const r = m.getCanvas().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""", [lon, lat])
+    with page.expect_response(lambda r: "/api/plot" in r.url):
+        page.mouse.click(x, y)
+    page.click("#btn-legend-toggle")
+    pop = page.locator(".maplibregl-popup .obj[data-object=street_segments]")
+    assert pop.get_attribute("data-id") == str(sid)
+    assert f"Straatsegment {sid}" in pop.inner_text()
+    dd = pop.locator("dd")
+    assert float(dd.get_attribute("data-value")) == pytest.approx(row["green_share_mean"], rel=1e-12)
+    assert abs(pct(dd.inner_text()) - 100 * row["green_share_mean"]) <= 0.51
+    sec = page.locator(f"#plot-card .objects-here .obj[data-object=street_segments][data-id='{sid}']")
+    sec.wait_for()
+    means = [c for c in row.index if c.endswith("_mean")]
+    assert sec.locator("li").count() == len(means)
+    for c in means:
+        shown = sec.locator(f"li[data-mean={c.removesuffix('_mean')}]").get_attribute("data-value")
+        if np.isfinite(row[c]):
+            assert float(shown) == pytest.approx(row[c], rel=1e-12), c
+        else:
+            assert shown == "", c
+    imp = sec.locator("li[data-mean=impervious_share] .v").inner_text()
+    assert abs(pct(imp) - 100 * row["impervious_share_mean"]) <= 0.51
+    # the same from the keyboard: Enter on the focused map opens the popup and card of the spot under the cross
+    page.evaluate("window.biostress.state.popup?.remove()")
+    app.jump(lon, lat, 17)
+    page.focus(".maplibregl-canvas")
+    with page.expect_response(lambda r: "/api/plot" in r.url):
+        page.keyboard.press("Enter")
+    assert page.get_attribute(".maplibregl-popup .obj[data-object=street_segments]", "data-id") == str(sid)
+    page.locator(f"#plot-card .objects-here .obj[data-id='{sid}']").wait_for()
+    if os.environ.get("BIOSTRESS_WEB_SCREENSHOTS"):  # more streets around the open popup for the docs
+        app.jump(lon, lat, 16.2)
+        app.shot("12_streets_nl.png")
+
+    # managed objects: parks, woods and verges drawn on request, named in the legend
+    page.evaluate("window.biostress.state.popup?.remove()")
+    page.click("#tab-layers")
+    page.check("#objects-toggle")
+    names = page.inner_text("#legend-objects")
+    assert "Bermen" in names and "Parken en plantsoenen" in names
+    import pyogrio
+
+    parks = gpd.read_file(gpkg, layer="parks") if "parks" in {n for n, _ in pyogrio.list_layers(gpkg)} else None
+    if parks is not None and len(parks):
+        park = parks.loc[parks.geometry.area.idxmax()]
+        p = shapely.ops.polylabel(park.geometry, tolerance=0.5)
+        plon, plat = TO_WGS.transform(p.x, p.y)
+        app.jump(plon, plat, 15)
+        assert page.inner_text("#legend-level") == "Gebieden: buurt"
+        got_ids = page.evaluate("""([lon, lat]) => { const m = window.biostress.state.map;
+            return m.queryRenderedFeatures(m.project([lon, lat]), {layers: ['obj-fill-parks']}).map(f => f.properties.id); }""",
+                                [plon, plat])
+        assert got_ids == [int(park["id"])]
+        page.uncheck("#objects-toggle")
+        assert page.evaluate("window.biostress.state.map.getLayoutProperty('obj-fill-parks', 'visibility')") == "none"
+    else:
+        page.uncheck("#objects-toggle")
+    page.check("input[name=view][value=cells]")
+    page.locator("#opacity").fill("80")
 
 
 # ---------------------------------------------------------------------------------------------------- contrast

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .texts import GROUP_TITLES, LAYERS
+from .texts import GROUP_TITLES, LAYERS, OBJECTS
 
 __all__ = [
     "LANGS",
@@ -39,6 +39,7 @@ __all__ = [
     "Style",
     "build_layers",
     "format_number",
+    "object_layer",
     "parse_qml",
 ]
 
@@ -297,6 +298,7 @@ class Layer:
     sources: list[dict[str, str]] = field(default_factory=list)
     order: int = 999
     extra: dict[str, Any] = field(default_factory=dict)
+    extra_text: dict[str, tuple[str, str]] = field(default_factory=dict)  # more (nl, en) fields of the JSON
 
     def to_json(self, lang: str) -> dict[str, Any]:
         li = LANGS.index(lang)
@@ -312,6 +314,7 @@ class Layer:
         if self.style is not None and self.style.kind == "ramp":
             out["range"] = [self.style.vmin, self.style.vmax]
         out.update(self.extra)
+        out.update({k: v[li] for k, v in self.extra_text.items()})
         return out
 
 
@@ -442,12 +445,15 @@ def _species_names(params_dir: Path | None) -> dict[str, tuple[str, str]]:
 
 def build_layers(run_dir: Path, manifest: dict, *, legend_rows: list[dict] | None, classes: list[Any],
                  catalogue: Any, sources: list[dict[str, str]], vector_layers: dict[str, str],
-                 params_dir: Path | None = None, unknown_share: float | None = None) -> dict[str, Layer]:
+                 params_dir: Path | None = None, unknown_share: float | None = None,
+                 objects: dict[str, dict[str, Any]] | None = None) -> dict[str, Layer]:
     """All map layers of the run at ``run_dir``, keyed by id (display order: group, then order, then id).
 
     ``legend_rows``: the run's land-cover legend table (code, key, name_nl, name_en, colour);
     ``classes``: the stress classes; ``catalogue``: the measures catalogue; ``sources``: the
-    ``[{name, licence, date}]`` of the run's inputs; ``vector_layers``: vector layer id -> group."""
+    ``[{name, licence, date}]`` of the run's inputs; ``vector_layers``: vector layer id -> group;
+    ``objects``: the streets and managed objects of the report's ``aggregates.gpkg`` (name ->
+    ``{count, columns, min_zoom}``, see :func:`object_layer`)."""
     measures = {m.id: m for m in catalogue.measures} if catalogue is not None else {}
     species = _species_names(params_dir)
     cb_map = {c.colour.lower(): c.colour_cb.lower() for c in classes}
@@ -498,6 +504,8 @@ def build_layers(run_dir: Path, manifest: dict, *, legend_rows: list[dict] | Non
                           int(t.get("order", 500)))
     for vid, group in vector_layers.items():
         out[vid] = _vector_layer(vid, group, sources)
+    for name, meta in (objects or {}).items():
+        out[name] = object_layer(name, meta, sources)
     return dict(sorted(out.items(), key=lambda kv: (GROUP_ORDER.index(kv[1].group), kv[1].order, kv[0])))
 
 
@@ -559,3 +567,19 @@ def _vector_layer(vid: str, group: str, sources: list[dict[str, str]]) -> Layer:
     return Layer(vid, group, "vector", t["title"], ("", ""), {k: t[k] for k in ("what", "how", "certainty", "action")},
                  f"/tiles/vector/{vid}/{{z}}/{{x}}/{{y}}.pbf", None, None, None, list(sources), 95,
                  {"source_layer": vid})
+
+
+def object_layer(name: str, meta: dict[str, Any], sources: list[dict[str, str]]) -> Layer:
+    """The catalogue entry of a street / managed-object layer (``street_segments``, ``verges``, ``parks``,
+    ``woods``): vector tiles at ``/tiles/vector/<name>/...`` (none below ``meta["min_zoom"]``), with
+    ``object`` (its name), ``count``, ``columns`` (the ``*_mean`` properties), ``min_zoom`` and the name of one
+    object in the language asked (``item``). Not a theme of the layer list: the app draws it as the street level
+    (street segments) or under "Managed objects" (the others)."""
+    t = OBJECTS.get(name) or {"title": (name, name), "one": (name, name), "unit": ("", "")}
+    explain = {k: t.get(k, ("", "")) for k in ("what", "how", "certainty", "action")}
+    return Layer(name, "base", "vector", t["title"], t.get("unit", ("", "")), explain,
+                 f"/tiles/vector/{name}/{{z}}/{{x}}/{{y}}.pbf", None, None, None, list(sources),
+                 {"street_segments": 96, "verges": 97, "parks": 98, "woods": 99}.get(name, 100),
+                 {"source_layer": name, "object": name, "count": int(meta.get("count", 0)),
+                  "columns": list(meta.get("columns", [])), "min_zoom": int(meta.get("min_zoom", 0))},
+                 {"item": t.get("one", t["title"])})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import threading
 import time
@@ -28,7 +29,9 @@ from ..grid import Grid
 from .layers import Layer, build_layers
 from .tiles import RasterSource, VectorTiles, transformer
 
-__all__ = ["LEVELS", "Download", "RunState", "load_state"]
+__all__ = ["LEVELS", "OBJECT_LAYERS", "Download", "ObjectLayer", "RunState", "load_objects", "load_state"]
+
+log = logging.getLogger(__name__)
 
 LEVELS = ("gemeente", "wijk", "buurt")
 WGS84 = "EPSG:4326"
@@ -37,6 +40,14 @@ REPORT_EXTENSIONS = {".pdf", ".html", ".htm", ".xlsx", ".csv", ".gpkg", ".png", 
 #: unit columns sent with vector tiles (besides these, every ``*_mean``/``_sum``/``_max``/``_min`` column)
 UNIT_BASE_COLUMNS = ("code", "name", "level", "parent_code", "area_m2", "green_share", "impervious_share",
                      "stress_class", "dominant_class")
+#: the report's file of streets and managed objects (biostress.report._write_aggregates) and its layers served
+AGGREGATES_FILE = "aggregates.gpkg"
+OBJECT_LAYERS = ("street_segments", "verges", "parks", "woods")
+#: no tiles below these zooms (a z14 tile of a whole city's street buffers is ~250 kB; the app draws streets and
+#: verges from zoom 15.5, parks and woods from 14)
+OBJECT_MIN_ZOOM = {"street_segments": 15, "verges": 15, "parks": 14, "woods": 14}
+#: object columns sent with vector tiles (besides these, every ``*_mean`` column)
+OBJECT_BASE_COLUMNS = ("id", "class", "length_m", "area_m2")
 
 
 @dataclass
@@ -126,6 +137,107 @@ def _read_units(gpkg: Path, layer: str, grid_crs: str, level: str) -> Units:
 
 
 @dataclass
+class ObjectLayer:
+    """Street segments or one kind of managed object (verges, parks, woods) of ``aggregates.gpkg``, in the run's
+    CRS, served as vector tiles from ``min_zoom`` up (properties: :data:`OBJECT_BASE_COLUMNS` and the ``*_mean``
+    columns; the ``line`` WKT and bookkeeping columns are left out to keep tiles small)."""
+
+    name: str
+    frame: gpd.GeoDataFrame  # run CRS, valid polygons
+    columns: list[str]  # the *_mean columns
+    min_zoom: int
+    _tiles: VectorTiles | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def count(self) -> int:
+        return len(self.frame)
+
+    def tiles(self) -> VectorTiles:
+        with self._lock:
+            if self._tiles is None:  # built at the first tile (reprojection and STR-tree: ~0.4 s for 15,000)
+                cols = [c for c in self.frame.columns if c != "geometry"]
+                props = self.frame[cols].to_dict("records")
+                merc = self.frame.geometry.to_crs("EPSG:3857").values
+                self._tiles = VectorTiles(self.name, [_valid(g) for g in merc], props, "EPSG:3857")
+            return self._tiles
+
+    def render(self, z: int, x: int, y: int) -> bytes:
+        """MVT bytes of tile ``z/x/y``; b"" (answered 204) below :attr:`min_zoom` or without features."""
+        if z < self.min_zoom:
+            return b""
+        return self.tiles().render(z, x, y)
+
+    def info(self) -> dict[str, Any]:
+        from .texts import OBJECTS
+
+        t = OBJECTS.get(self.name) or {"title": (self.name, self.name)}
+        return {"name": self.name, "title": {"nl": t["title"][0], "en": t["title"][1]}, "count": self.count,
+                "columns": list(self.columns), "min_zoom": self.min_zoom,
+                "tiles": f"/tiles/vector/{self.name}/{{z}}/{{x}}/{{y}}.pbf"}
+
+
+def _valid(geom: Any) -> Any:
+    """``geom`` made valid (a buffer of 0 where GEOS cannot repair it)."""
+    if geom is None or geom.is_valid:
+        return geom
+    try:
+        return shapely.make_valid(geom)
+    except shapely.errors.GEOSException:
+        return geom.buffer(0)
+
+
+def _polygonal(geom: Any, min_area: float = 1e-4) -> Any:
+    """``geom`` made valid and reduced to its polygons of more than ``min_area`` (the slivers that buffering and
+    differencing leave behind collapse on reprojection); None when nothing is left."""
+    if geom is None or geom.is_empty:
+        return None
+    polys = [g for g in shapely.get_parts(_valid(geom)) if g.geom_type == "Polygon" and g.area > min_area]
+    if not polys:
+        return None
+    return _valid(shapely.multipolygons(polys)) if len(polys) > 1 else polys[0]
+
+
+def load_objects(path: Path, grid_crs: str) -> dict[str, ObjectLayer]:
+    """The layers :data:`OBJECT_LAYERS` of ``aggregates.gpkg`` at ``path`` (missing or empty layers skipped),
+    reprojected to ``grid_crs``, invalid geometries made valid."""
+    out: dict[str, ObjectLayer] = {}
+    try:
+        names = {str(n) for n, _ in pyogrio.list_layers(path)}
+    except Exception as e:  # noqa: BLE001 - an unreadable report file must not stop the server
+        log.warning("%s is not readable (%s): no streets or managed objects", path, e)
+        return out
+    for name in OBJECT_LAYERS:
+        if name not in names:
+            continue
+        try:
+            fields = [str(f) for f in pyogrio.read_info(path, layer=name)["fields"]]
+            cols = [c for c in fields if c in OBJECT_BASE_COLUMNS or c.endswith("_mean")]
+            gdf = gpd.read_file(path, layer=name, columns=cols)
+        except Exception as e:  # noqa: BLE001
+            log.warning("layer %s of %s is not readable (%s): skipped", name, path, e)
+            continue
+        if gdf.crs is None:
+            gdf = gdf.set_crs(grid_crs)
+        gdf = gdf.to_crs(grid_crs)
+        geoms = np.array([_polygonal(g) for g in gdf.geometry.values], dtype=object)
+        keep = np.array([g is not None for g in geoms], dtype=bool)
+        gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))[keep].reset_index(drop=True)
+        if not len(gdf):
+            continue
+        gdf = gdf[[c for c in cols if c in gdf.columns] + ["geometry"]]
+        out[name] = ObjectLayer(name, gdf, [c for c in cols if c.endswith("_mean")], OBJECT_MIN_ZOOM.get(name, 14))
+    return out
+
+
+def _aggregates_path(run_dir: Path, report_dir: Path | None) -> Path | None:
+    for d in (report_dir, run_dir):
+        if d is not None and (d / AGGREGATES_FILE).is_file():
+            return d / AGGREGATES_FILE
+    return None
+
+
+@dataclass
 class RunState:
     run_dir: Path
     manifest: dict
@@ -140,12 +252,13 @@ class RunState:
     layers: dict[str, Layer]
     sources: dict[str, RasterSource]
     units: dict[str, Units]
-    vectors: dict[str, VectorTiles]
+    vectors: dict[str, VectorTiles | ObjectLayer]
     downloads: dict[str, Download]
     report_dir: Path | None
     inputs: list[dict[str, str]]
     bounds_wgs84: tuple[float, float, float, float]
     stack: Any = None  # cellcache.LayerStack of the raster layers, when cached (attach_stack)
+    objects: dict[str, ObjectLayer] = field(default_factory=dict)  # streets and managed objects (aggregates.gpkg)
     _report_scan: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -341,16 +454,21 @@ def load_state(run_dir: str | Path, report_dir: str | Path | None = None) -> Run
             props = gdf.drop(columns="geometry").to_dict("records")
             vectors[name] = VectorTiles(name, gdf.geometry.values, props, gdf.crs)
             vector_groups[name] = group
+    rdir = Path(report_dir).resolve() if report_dir is not None else None
+    agg = _aggregates_path(run_dir, rdir)
+    objects = load_objects(agg, grid.crs) if agg is not None else {}
+    vectors.update(objects)
     inputs = [{k: str(i.get(k) or "") for k in ("name", "licence", "attribution", "date", "kind")}
               for i in manifest.get("inputs", [])]
     sources = [{"name": i["name"], "licence": i["licence"], "date": i["date"]} for i in inputs]
     info = manifest.get("info") or {}
     layers = build_layers(run_dir, manifest, legend_rows=legend_rows, classes=classes, catalogue=catalogue,
                           sources=sources, vector_layers=vector_groups, params_dir=params_dir,
-                          unknown_share=info.get("unknown_share"))
+                          unknown_share=info.get("unknown_share"),
+                          objects={n: {"count": o.count, "columns": o.columns, "min_zoom": o.min_zoom}
+                                   for n, o in objects.items()})
     rasters = {lid: RasterSource(lay.path) for lid, lay in layers.items() if lay.kind == "raster" and lay.path}
     downloads = _run_downloads(run_dir, manifest)
-    rdir = Path(report_dir).resolve() if report_dir is not None else None
     if rdir is not None:
         downloads.update(_report_downloads(rdir))
     code = area.get("code") or None
@@ -358,7 +476,7 @@ def load_state(run_dir: str | Path, report_dir: str | Path | None = None) -> Run
         code = str(units["gemeente"].frame["code"].iloc[0])
     state = RunState(run_dir, manifest, grid, str(area.get("name") or run_dir.name), code,
                      manifest.get("created"), legend_rows, classes, catalogue, params_dir, layers, rasters, units,
-                     vectors, downloads, rdir, inputs, (0.0, 0.0, 0.0, 0.0))
+                     vectors, downloads, rdir, inputs, (0.0, 0.0, 0.0, 0.0), objects=objects)
     state.bounds_wgs84 = tuple(state.bounds_to_wgs84(grid.bounds))  # type: ignore[assignment]
     state._report_scan = time.monotonic()
     return state

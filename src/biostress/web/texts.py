@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-__all__ = ["GROUP_TITLES", "LAYERS", "LayerText"]
+__all__ = ["GROUP_TITLES", "LAYERS", "OBJECTS", "LayerText"]
 
 
 class LayerText(TypedDict, total=False):
@@ -525,5 +525,92 @@ LAYERS: dict[str, LayerText] = {
                       "Sensitivities and norms are partly typical values (R) and proposals (P)."),
         "action": ("Verbind leefgebieden zodat meer soorten een sleutelnetwerk halen.",
                    "Connect habitats so more species reach a key network."),
+    },
+}
+
+
+_MEANS_HOW = ("Per {nl} het exacte oppervlaktegewogen gemiddelde van de vakken van 10 m: elk vak telt mee naar het "
+              "deel van het vak dat binnen {nl_the} ligt (exactextract). Zo zijn de cijfers op dezelfde schaal als "
+              "de kaart per vak en dezelfde als in aggregates.gpkg van het rapport.",
+              "Per {en} the exact area-weighted mean of the 10 m cells: each cell counts with the part of it that "
+              "lies inside {en_the} (exactextract). So the numbers are on the same scale as the map per cell and "
+              "the same as in the report's aggregates.gpkg.")
+
+
+def _how(extra: tuple[str, str], nl: str, nl_the: str, en: str, en_the: str) -> tuple[str, str]:
+    return (f"{extra[0]} {_MEANS_HOW[0].format(nl=nl, nl_the=nl_the)}",
+            f"{extra[1]} {_MEANS_HOW[1].format(en=en, en_the=en_the)}")
+
+
+#: the streets and managed objects of the report's ``aggregates.gpkg`` (:mod:`biostress.aggregate.objects`):
+#: title, the name of one object (``one``), what / how / certainty / action, per language ``(nl, en)``
+OBJECTS: dict[str, LayerText | dict] = {
+    "street_segments": {
+        "title": ("Straten (straatsegmenten)", "Streets (street segments)"),
+        "one": ("Straatsegment", "Street segment"),
+        "unit": ("gemiddelde per segment", "mean per segment"),
+        "what": ("Het fijnste niveau na de buurt: elke straat in stukken van hoogstens 250 m, met de rijbaan en "
+                 "5 m berm aan weerszijden. Klik op een straat voor haar cijfers.",
+                 "The finest level after the neighbourhood: every street in pieces of at most 250 m, with the "
+                 "carriageway and 5 m of verge on each side. Click a street for its numbers."),
+        "how": _how(("Wegen uit OpenStreetMap (OpenMapTiles), in gelijke stukken van hoogstens 250 m geknipt en "
+                     "gebufferd met de halve rijbaanbreedte van hun wegklasse plus 5 m berm.",
+                     "Roads from OpenStreetMap (OpenMapTiles), cut into equal pieces of at most 250 m and buffered "
+                     "by half the carriageway width of their road class plus 5 m of verge."),
+                    "straatsegment", "de buffer", "street segment", "the buffer"),
+        "certainty": ("Rijbaanbreedtes per wegklasse zijn typische waarden (R), de berm van 5 m een voorstel (P); "
+                      "de cijfers zo zeker als de kaart waar ze van komen.",
+                      "Carriageway widths per road class are typical values (R), the 5 m verge a proposal (P); "
+                      "the numbers as certain as the map they come from."),
+        "action": ("Vergelijk straten in uw buurt: waar is het heet, versteend of kaal? Daar helpen bomen, "
+                   "geveltuinen en minder tegels het meest.",
+                   "Compare the streets of your neighbourhood: where is it hot, paved or bare? That is where "
+                   "trees, façade gardens and fewer tiles help most."),
+    },
+    "verges": {
+        "title": ("Bermen", "Verges"),
+        "one": ("Berm", "Verge"),
+        "unit": ("gemiddelde per berm", "mean per verge"),
+        "what": ("De strook van 5 m naast de rijbaan van elk straatsegment: de plek voor bomen, bloemrijk gras "
+                 "en wadi's.", "The 5 m strip beside the carriageway of each street segment: the place for "
+                 "trees, flower-rich grass and swales."),
+        "how": _how(("De buffer van het straatsegment min de rijbanen van alle wegen die hij raakt.",
+                     "The street segment's buffer minus the carriageways of every road it touches."),
+                    "berm", "de berm", "verge", "the verge"),
+        "certainty": ("De bermbreedte van 5 m is een voorstel (P); echte bermen zijn smaller of breder.",
+                      "The verge width of 5 m is a proposal (P); real verges are narrower or wider."),
+        "action": ("Kale, versteende bermen zijn de eerste kandidaten voor bomen en bloemrijk gras.",
+                   "Bare, paved verges are the first candidates for trees and flower-rich grass."),
+    },
+    "parks": {
+        "title": ("Parken en plantsoenen", "Parks and public green"),
+        "one": ("Park", "Park"),
+        "unit": ("gemiddelde per park", "mean per park"),
+        "what": ("Aaneengesloten openbaar groen (gras, bloemrijk grasland, struiken, bomen) van minstens 0,5 ha; "
+                 "tuinen en volkstuinen tellen niet mee.",
+                 "Connected public green (grass, flower-rich grassland, shrubs, trees) of at least 0.5 ha; "
+                 "gardens and allotments do not count."),
+        "how": _how(("Vakken met die bodembedekking die aan elkaar grenzen vormen één park.",
+                     "Cells with that land cover that touch each other form one park."),
+                    "park", "het park", "park", "the park"),
+        "certainty": ("De ondergrens van 0,5 ha volgt WHO Europa (R); de grenzen zijn die van de vakken van 10 m.",
+                      "The lower limit of 0.5 ha follows WHO Europe (R); the edges are those of the 10 m cells."),
+        "action": ("Parken met weinig leefgebied of veel verharding hebben de meeste ruimte voor natuurlijker "
+                   "beheer.", "Parks with little habitat or much paving have the most room for more natural "
+                   "management."),
+    },
+    "woods": {
+        "title": ("Bossen en bosjes", "Woods"),
+        "one": ("Bos", "Wood"),
+        "unit": ("gemiddelde per bos", "mean per wood"),
+        "what": ("Aaneengesloten bos en bomengroepen van minstens 0,5 ha.",
+                 "Connected woodland and groups of trees of at least 0.5 ha."),
+        "how": _how(("Vakken met vooral bomen die aan elkaar grenzen vormen één bos.",
+                     "Cells mostly covered by trees that touch each other form one wood."),
+                    "bos", "het bos", "wood", "the wood"),
+        "certainty": ("Zo goed als de bronkaarten van de bomen (V voor de methode); de ondergrens van 0,5 ha is R.",
+                      "As good as the source maps of the trees (V for the method); the lower limit of 0.5 ha is R."),
+        "action": ("Bossen zijn kernen van het groene netwerk: verbind ze met bomenrijen en bermen.",
+                   "Woods are cores of the green network: connect them with rows of trees and verges."),
     },
 }

@@ -13,6 +13,17 @@
   const anim = (ms) => (REDUCED_MOTION ? 0 : ms);
   const TEXT_MAX = 2000;          // characters in a participation text (the server's limit, participation.MAX_TEXT)
   const UNIT_LINE = { gemeente: [2.6, "#1b1f1c"], wijk: [1.6, "#2b3330"], buurt: [0.9, "#3a4440"] };
+  // streets and managed objects of the report's aggregates.gpkg (/api/info objects; docs/web.md "Streets")
+  const STREET_BREAK = 15.5;       // the street level from this zoom on (after buurt), when the server has streets
+  const STREETS = "street_segments";
+  const MANAGED = ["parks", "woods", "verges"];  // drawn with "Managed objects" in the map layers tab
+  const OBJECT_ORDER = ["parks", "woods", STREETS, "verges"];  // bottom to top on the map
+  const OBJECT_LIST = [STREETS, "verges", "parks", "woods"];    // order in the legend, popup and plot card
+  // outlines: colour, width, dash (the legend draws the same); all >= 3:1 against the white/grey map
+  const OBJECT_LINE = {
+    street_segments: ["#3a4440", 0.8, null], verges: ["#8a4b00", 1.2, [2, 1.5]],
+    parks: ["#17602f", 2, null], woods: ["#0b3d1f", 2, [3, 1.5]],
+  };
 
   const state = {
     lang: "nl", info: null, layers: [], layerById: new Map(), measures: [], measureById: new Map(),
@@ -23,6 +34,8 @@
     // editors (docs/web.md, "For editors"): the login, uploads, moderation, public proposals, saved plans
     auth: null, uploads: null, rejectedUploads: [], proposalsAll: null, modFilter: "all", proposalsPublic: [],
     proposalsShown: true, plans: null, proposalPopup: null,
+    // streets and managed objects: shown or not, the objects under the last click (for the plot card)
+    objectsShown: false, objectsHere: [], objectsAt: null,
   };
 
   // ---------------------------------------------------------------- helpers
@@ -183,6 +196,7 @@
     for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
     for (const e of document.querySelectorAll("[data-i18n-placeholder]")) e.placeholder = t(e.dataset.i18nPlaceholder);
     for (const e of document.querySelectorAll("[data-i18n-aria-label]")) e.setAttribute("aria-label", t(e.dataset.i18nAriaLabel));
+    for (const e of document.querySelectorAll("[data-i18n-title]")) e.title = t(e.dataset.i18nTitle);
     $("btn-lang").lang = state.lang === "nl" ? "en" : "nl";
     const legendCollapsed = $("legend").classList.contains("collapsed");
     $("btn-legend-toggle").setAttribute("aria-label", t(legendCollapsed ? "legend.show" : "legend.hide"));
@@ -278,7 +292,7 @@
   }
 
   /** Layers shown in the list: unit outlines and the boundary are always drawn, so they are not themes. */
-  const listed = (l) => !/^units_/.test(l.id) && l.id !== "boundary" && !l.level;
+  const listed = (l) => !/^units_/.test(l.id) && l.id !== "boundary" && !l.level && !l.object;
   const PER_MEASURE = /^opportunity_(?!gain$|best_measure$|count$)/;
 
   function layerRow(l) {
@@ -349,6 +363,22 @@
     $("legend-note").textContent = note;
     $("legend-note").hidden = !note;
     $("legend-level").textContent = state.mapReady ? t("legend.level", { level: t(`level.${currentLevel()}`) }) : "";
+    renderObjectLegend();
+  }
+
+  /** The outlines of the streets and managed objects on the map, named (legend, under the level). */
+  function renderObjectLegend() {
+    const box = $("legend-objects");
+    const street = state.mapReady && currentLevel() === "street" && state.view === "units";
+    const names = OBJECT_LIST.filter((n) => objectInfo(n) && (n === STREETS ? street : state.objectsShown));
+    box.hidden = !names.length;
+    $("legend-objects-items").replaceChildren(...names.map((n) => {
+      const [c, w, dash] = OBJECT_LINE[n];
+      return el("li", { "data-object": n },
+        el("span", { class: "ln", "aria-hidden": "true",
+          style: { borderTop: `${Math.max(2, Math.round(w + 1))}px ${dash ? "dashed" : "solid"} ${c}` } }),
+        el("span", { text: state.layerById.get(n)?.title || n }));
+    }));
   }
 
   function tilesUrl(template) {
@@ -404,6 +434,11 @@
       if (state.scenario) updateScenarioLayer();
     });
     $("btn-legend-toggle").addEventListener("click", () => foldLegend(!$("legend").classList.contains("collapsed")));
+    $("objects-toggle").addEventListener("change", (e) => {
+      setObjectsShown(e.target.checked);
+      announce(t(e.target.checked ? "objects.shown" : "objects.hidden"));
+    });
+    $("objects-info").addEventListener("click", () => showExplain({ type: "objects" }));
     if (window.innerWidth < 640) foldLegend(true);  // small screens: the legend would hide the map
   }
 
@@ -433,6 +468,7 @@
     const levels = (state.info?.levels || LEVEL_ORDER).filter((l) => LEVEL_ORDER.includes(l));
     if (!state.map) return levels[0] || "gemeente";
     const z = state.map.getZoom();
+    if (z >= STREET_BREAK && objectInfo(STREETS)) return "street";  // the fourth level: street segments
     const idx = z < state.levelBreaks[0] ? 0 : z < state.levelBreaks[1] ? 1 : 2;
     const want = LEVEL_ORDER[idx];
     if (levels.includes(want)) return want;
@@ -441,7 +477,127 @@
 
   function levelZoomRange(level) {
     const [b0, b1] = state.levelBreaks;
-    return { gemeente: [0, b0], wijk: [b0, b1], buurt: [b1, 24] }[level];
+    const top = objectInfo(STREETS) ? STREET_BREAK : 24;
+    return { gemeente: [0, b0], wijk: [b0, b1], buurt: [b1, top], street: [STREET_BREAK, 24] }[level];
+  }
+
+  // ---------------------------------------------------------------- streets and managed objects
+  /** The object layer `name` of /api/info (`{name, title, count, columns, min_zoom, tiles}`), or null. */
+  const objectInfo = (name) => (state.info?.objects || []).find((o) => o.name === name) || null;
+  /** Zoom from which an object layer is drawn (streets and verges with the street level, parks and woods from 14). */
+  const objectMinZoom = (name) => Math.max(objectInfo(name)?.min_zoom ?? 0,
+    name === STREETS || name === "verges" ? STREET_BREAK : 14);
+  const objectShown = (name) => name === STREETS || state.objectsShown;
+
+  /** The column of object layer `name` holding the mean of the active layer (`<id>_mean`), or null. */
+  function objectColumn(layer, name) {
+    const o = objectInfo(name);
+    const col = layer ? `${layer.id}_mean` : null;
+    return o && col && (o.columns || []).includes(col) ? col : null;
+  }
+
+  /** A step expression colouring `col` in the layer's equal steps from range[0] to range[1] (as the raster
+   * tiles; values outside take the end colours, missing values stay transparent), or null for a class map. */
+  function rampExpr(layer, col) {
+    const items = legendOf(layer);
+    const range = Array.isArray(layer?.range) && layer.range.length === 2 ? layer.range.map(Number) : null;
+    if (!range || items.length < 2 || !(range[1] > range[0])) return null;
+    const n = items.length;
+    const step = (range[1] - range[0]) / n;
+    const expr = ["step", ["to-number", ["get", col], -1e30], "rgba(0,0,0,0)", -1e29, items[0].colour];
+    for (let i = 1; i < n; i += 1) expr.push(range[0] + i * step, items[i].colour);
+    return expr;
+  }
+
+  /** The colour of one value in the same steps (null when it has none). */
+  function rampColour(layer, v) {
+    const items = legendOf(layer);
+    const range = Array.isArray(layer?.range) && layer.range.length === 2 ? layer.range.map(Number) : null;
+    if (!range || items.length < 2 || !(range[1] > range[0]) || !Number.isFinite(Number(v))) return null;
+    const k = Math.floor(((Number(v) - range[0]) / (range[1] - range[0])) * items.length);
+    return items[Math.min(items.length - 1, Math.max(0, k))].colour;
+  }
+
+  /** The objects under a screen point, one per kind (street segment, verge, park, wood), topmost first. */
+  function objectsAt(point) {
+    const map = state.map;
+    const layers = OBJECT_ORDER.filter((n) => objectInfo(n) && objectShown(n) && map.getLayer(`obj-fill-${n}`))
+      .map((n) => `obj-fill-${n}`);
+    if (!layers.length) return [];
+    const seen = new Map();
+    for (const f of map.queryRenderedFeatures(point, { layers })) {
+      const name = f.sourceLayer;
+      if (!seen.has(name)) seen.set(name, { name, props: f.properties || {} });
+    }
+    return OBJECT_LIST.filter((n) => seen.has(n)).map((n) => seen.get(n));
+  }
+
+  function roadClass(c) {
+    if (!c) return "";
+    const k = `roadclass.${c}`;
+    return t(k) !== k ? t(k) : String(c).replace(/_/g, " ");
+  }
+
+  /** "Street segment 12" and "residential street · 140 m" of an object. */
+  function objectTitle(o) {
+    const meta = state.layerById.get(o.name);
+    return `${meta?.item || o.name} ${o.props.id ?? ""}`.trim();
+  }
+
+  function objectSubtitle(o) {
+    const p = o.props;
+    const bits = [];
+    if (p.class) bits.push(roadClass(p.class));
+    if (Number.isFinite(Number(p.length_m))) bits.push(`${fmtNum(Number(p.length_m), 0)} m`);
+    const a = Number(p.area_m2);
+    if (Number.isFinite(a)) bits.push(a >= 10000 ? `${fmtNum(a / 10000, 2)} ha` : `${fmtNum(a, 0)} m²`);
+    return bits.join(" · ");
+  }
+
+  /** Every `*_mean` of an object as value rows (title and unit of the map layer, its colour in the layer's steps). */
+  function objectRows(o) {
+    const cols = objectInfo(o.name)?.columns || Object.keys(o.props).filter((k) => /_mean$/.test(k));
+    const rows = cols.map((col) => {
+      const id = col.replace(/_mean$/, "");
+      const layer = state.layerById.get(id);
+      const v = o.props[col];
+      const has = v !== undefined && v !== null && Number.isFinite(Number(v));
+      const colour = has ? rampColour(layer, Number(v)) : null;
+      return el("li", { "data-mean": id, "data-value": has ? String(v) : "" },
+        el("span", { class: "sw", style: { background: colour || "transparent" }, "aria-hidden": "true" }),
+        el("span", { text: layer?.title || id.replace(/_/g, " ") }),
+        el("span", { class: "v", text: has ? fmtValue(Number(v), layer?.unit) : t("popup.novalue") }));
+    });
+    return el("ul", { class: "vals" }, ...rows);
+  }
+
+  /** The plot card's section on the street segment and managed objects that were clicked. */
+  function objectsSection() {
+    const here = state.objectsHere;
+    const at = state.plotAt;
+    if (!here?.list?.length || !at || here.key !== `${at.lng},${at.lat}`) return null;
+    const box = section(t("objects.here"), el("p", { class: "small muted", text: t("objects.means.note") }));
+    box.classList.add("objects-here");
+    for (const o of here.list) {
+      box.append(el("div", { class: "obj", "data-object": o.name, "data-id": String(o.props.id ?? "") },
+        el("h4", { text: objectTitle(o) }), el("p", { class: "small muted", text: objectSubtitle(o) }), objectRows(o)));
+    }
+    return box;
+  }
+
+  function setObjectsShown(on) {
+    state.objectsShown = Boolean(on);
+    $("objects-toggle").checked = state.objectsShown;
+    const map = state.map;
+    if (map && state.mapReady) {
+      for (const n of MANAGED) {
+        for (const kind of ["fill", "line", "hover"]) {
+          if (map.getLayer(`obj-${kind}-${n}`)) map.setLayoutProperty(`obj-${kind}-${n}`, "visibility", state.objectsShown ? "visible" : "none");
+        }
+      }
+    }
+    updateUnitStyle(true);
+    renderLegend();
   }
 
   /** Room for the legend (top left) and the controls (right) when the map is fitted to the area. */
@@ -520,6 +676,27 @@
         paint: { "fill-color": "#000000", "fill-opacity": 0 },
       });
     }
+    // streets and managed objects: fills above the unit fills, outlines under the unit outlines
+    const objects = OBJECT_ORDER.filter((n) => objectInfo(n));
+    for (const name of objects) {
+      const o = objectInfo(name);
+      map.addSource(`obj-${name}`, { type: "vector", tiles: [tilesUrl(o.tiles)], bounds, minzoom: o.min_zoom || 0, maxzoom: 16 });
+    }
+    for (const name of objects) {
+      map.addLayer({
+        id: `obj-fill-${name}`, type: "fill", source: `obj-${name}`, "source-layer": name, minzoom: objectMinZoom(name),
+        layout: { visibility: objectShown(name) ? "visible" : "none" },
+        paint: { "fill-color": "#000000", "fill-opacity": 0 },
+      });
+    }
+    for (const name of objects) {
+      const [c, w, dash] = OBJECT_LINE[name];
+      map.addLayer({
+        id: `obj-line-${name}`, type: "line", source: `obj-${name}`, "source-layer": name, minzoom: objectMinZoom(name),
+        layout: { visibility: name === STREETS ? "none" : (objectShown(name) ? "visible" : "none") },
+        paint: { "line-color": c, "line-width": w, ...(dash ? { "line-dasharray": dash } : {}) },
+      });
+    }
     for (const level of levels) {
       const [w, c] = UNIT_LINE[level];
       const minz = level === "gemeente" ? 0 : levelZoomRange(level)[0];
@@ -538,6 +715,13 @@
           "line-color": "#ffbf00",
           "line-width": ["case", ["boolean", ["feature-state", "hover"], false], w + 2.5, 0],
         },
+      });
+    }
+    for (const name of objects) {
+      map.addLayer({
+        id: `obj-hover-${name}`, type: "line", source: `obj-${name}`, "source-layer": name, minzoom: objectMinZoom(name),
+        layout: { visibility: objectShown(name) ? "visible" : "none" },
+        paint: { "line-color": "#ffbf00", "line-width": ["case", ["boolean", ["feature-state", "hover"], false], 3, 0] },
       });
     }
     map.addSource("draw", { type: "geojson", data: emptyFC() });
@@ -622,6 +806,11 @@
         map.setPaintProperty(`units-fill-${level}`, "fill-opacity", state.opacity);
       }
     }
+    for (const name of OBJECT_ORDER) {
+      if (map.getLayer(`obj-fill-${name}`) && state.objectFilled?.[name]) {
+        map.setPaintProperty(`obj-fill-${name}`, "fill-opacity", state.opacity);
+      }
+    }
   }
 
   // ---------------------------------------------------------------- aggregated values per unit
@@ -665,16 +854,23 @@
     const map = state.map;
     if (!map || !state.mapReady) return;
     const level = currentLevel();
-    const feats = unitFeatures(level);
+    const street = level === "street";
+    const feats = street ? [] : unitFeatures(level);  // the street level needs no scan: its column is known
+    const anyFeats = street ? Boolean(objectInfo(STREETS)?.count) : feats.length > 0;
     const layer = state.active;
-    const col = unitColumnFor(layer, feats.find((p) => unitColumnFor(layer, p)) || feats[0]);
+    const col = street ? objectColumn(layer, STREETS) : unitColumnFor(layer, feats.find((p) => unitColumnFor(layer, p)) || feats[0]);
     state.unitColumn = col;
     const unitsRadio = document.querySelector("input[name=view][value=units]");
     let expr = null;
     let legend = null;
     let note = "";
-    let key = `${layer?.id}|${level}|${state.cb}|${state.view}|${col}`;
-    if (col && layer) {
+    let key = `${layer?.id}|${level}|${state.cb}|${state.view}|${col}|${state.objectsShown}`;
+    if (col && layer && street) {
+      // the street level: the street segments' mean, in the same steps and colours as the cells
+      expr = rampExpr(layer, col);
+      legend = expr ? legendOf(layer) : null;
+      if (!expr) state.unitColumn = null;
+    } else if (col && layer) {
       const items = legendOf(layer);
       const range = Array.isArray(layer.range) && layer.range.length === 2 ? layer.range.map(Number) : null;
       const perCellScale = col === layer.id || /_(mean|max|min)$/.test(col);
@@ -688,10 +884,7 @@
         legend = items;
       } else if (range && perCellScale && items.length >= 2 && range[1] > range[0]) {
         // a ramp: equal steps from range[0] to range[1], as the raster tiles (values outside take the end colours)
-        const n = items.length;
-        const step = (range[1] - range[0]) / n;
-        expr = ["step", ["to-number", ["get", col], -1e30], "rgba(0,0,0,0)", -1e29, items[0].colour];
-        for (let i = 1; i < n; i += 1) expr.push(range[0] + i * step, items[i].colour);
+        expr = rampExpr(layer, col);
         legend = items;
       } else if (items.length >= 2 && items.length <= 9 && range) {
         // sums per unit are not on the scale of the cells: classes from the units in view
@@ -712,17 +905,34 @@
       if (!expr) state.unitColumn = null;
     }
     const possible = Boolean(expr);
-    $("view-na").hidden = possible || !layer || !feats.length;
-    unitsRadio.disabled = !possible && feats.length > 0;
+    const na = street ? "layers.view.units.na.street" : "layers.view.units.na";
+    $("view-na").dataset.i18n = na;
+    $("view-na").textContent = t(na);
+    $("view-na").hidden = possible || !layer || !anyFeats;
+    unitsRadio.disabled = !possible && anyFeats;
     if (state.view !== "units") { expr = null; legend = null; note = ""; }
     if (!force && key === state.unitBreaksKey) return;
     state.unitBreaksKey = key;
     state.unitLegend = legend;
     state.unitLegendNote = note;
+    // streets and managed objects: coloured by their own mean of the layer in "mean per area", else outlines only
+    state.objectFilled = {};
+    for (const name of OBJECT_ORDER) {
+      const id = `obj-fill-${name}`;
+      if (!map.getLayer(id)) continue;
+      const ocol = state.view === "units" ? objectColumn(layer, name) : null;
+      const oexpr = ocol ? rampExpr(layer, ocol) : null;
+      state.objectFilled[name] = Boolean(oexpr);
+      map.setPaintProperty(id, "fill-color", oexpr || "#000000");
+      map.setPaintProperty(id, "fill-opacity", oexpr ? state.opacity : 0);
+      if (name === STREETS && map.getLayer(`obj-line-${name}`)) {
+        map.setLayoutProperty(`obj-line-${name}`, "visibility", state.view === "units" ? "visible" : "none");
+      }
+    }
     for (const lv of LEVEL_ORDER) {
       const id = `units-fill-${lv}`;
       if (!map.getLayer(id)) continue;
-      if (expr) {
+      if (expr && !street) {
         map.setPaintProperty(id, "fill-color", expr);
         map.setPaintProperty(id, "fill-opacity", state.opacity);
       } else {
@@ -750,23 +960,59 @@
   function onMapHover(e) {
     if (state.drawing) { setHover(null); return; }
     if (proposalAt(e.point)) { setHover(null); state.map.getCanvas().style.cursor = "pointer"; return; }
-    const level = currentLevel();
-    const feats = state.map.queryRenderedFeatures(e.point, { layers: [`units-fill-${level}`] });
+    const feats = state.map.queryRenderedFeatures(e.point, { layers: pickLayers() });
     const f = feats[0];
     if ((f?.id ?? null) !== (state.hovered?.id ?? null)) setHover(f || null);
     state.map.getCanvas().style.cursor = f ? "pointer" : "";
   }
 
+  /** The map layers a pointer picks: the unit fill of the level in view (the street fill at street level) and the
+   * managed objects when shown. */
+  function pickLayers() {
+    const map = state.map;
+    const level = currentLevel();
+    const ids = level === "street" ? [] : [`units-fill-${level}`];
+    for (const n of OBJECT_ORDER) if (objectInfo(n) && objectShown(n)) ids.push(`obj-fill-${n}`);
+    return ids.filter((id) => map.getLayer(id));
+  }
+
   function unitPopup(lngLat, point) {
     const map = state.map;
     const level = currentLevel();
-    const feats = point ? map.queryRenderedFeatures(point, { layers: [`units-fill-${level}`] }) : [];
+    const unitLayer = level !== "street" && map.getLayer(`units-fill-${level}`) ? [`units-fill-${level}`] : [];
+    const feats = point && unitLayer.length ? map.queryRenderedFeatures(point, { layers: unitLayer }) : [];
+    const objs = point ? objectsAt(point) : [];
+    state.objectsHere = { key: `${lngLat.lng},${lngLat.lat}`, list: objs };
     if (state.popup) state.popup.remove();
     const p = feats[0]?.properties;
-    if (!p) return;
+    if (!p && !objs.length) return;
     const layer = state.active;
+    const body = el("div", { class: "unit-popup" });
+    for (const o of objs) body.append(objectPopupPart(o, layer));
+    if (p) body.append(unitPopupPart(p, level, layer));
+    body.append(el("button", { type: "button", class: "btn", text: t("popup.open"),
+      onclick: () => { selectTab("plot", { focus: false }); $("plot-card").querySelector("h3")?.focus(); } }));
+    state.popup = new maplibregl.Popup({ closeButton: true, maxWidth: "300px", focusAfterOpen: false })
+      .setLngLat(lngLat).setDOMContent(body).addTo(map);
+  }
+
+  /** A street segment, verge, park or wood in the popup: its name, class and size, and the active layer's mean. */
+  function objectPopupPart(o, layer) {
+    const col = objectColumn(layer, o.name);
+    const part = el("div", { class: "obj", "data-object": o.name, "data-id": String(o.props.id ?? "") },
+      el("h3", { text: objectTitle(o) }), el("p", { class: "lvl", text: objectSubtitle(o) }));
+    if (col) {
+      const v = o.props[col];
+      const text = v === undefined || v === null ? t("popup.novalue") : fmtValue(Number(v), layer.unit);
+      part.append(el("dl", { class: "kv" }, el("dt", { text: `${layer.title || layer.id} (${t("popup.mean")})` }),
+        el("dd", { text, "data-value": v === undefined || v === null ? "" : String(v) })));
+    }
+    return part;
+  }
+
+  function unitPopupPart(p, level, layer) {
     const col = unitColumnFor(layer, p);
-    const body = el("div", { class: "unit-popup" },
+    const body = el("div", { class: "unit" },
       el("h3", { text: p.name || p.code }),
       el("p", { class: "lvl", text: `${t(`level.${level}`)} · ${p.code || ""}` }));
     if (col && layer) {
@@ -777,10 +1023,7 @@
       const what = /_sum$/.test(col) ? t("popup.sum") : /_max$/.test(col) ? t("popup.max") : t("popup.mean");
       body.append(el("dl", { class: "kv" }, el("dt", { text: `${layer.title || layer.id} (${what})` }), el("dd", { text })));
     }
-    body.append(el("button", { type: "button", class: "btn", text: t("popup.open"),
-      onclick: () => { selectTab("plot", { focus: false }); $("plot-card").querySelector("h3")?.focus(); } }));
-    state.popup = new maplibregl.Popup({ closeButton: true, maxWidth: "280px", focusAfterOpen: false })
-      .setLngLat(lngLat).setDOMContent(body).addTo(map);
+    return body;
   }
 
   function onMapClick(e) {
@@ -1091,6 +1334,8 @@
     const nowVals = values.filter((v) => !/^stress_/.test(v.id || ""));
     card.append(el("section", { class: "card plot-head" }, el("h3", { tabindex: "-1", text: title }), dl,
       stressBadge(d.stress_class), stressVals.length ? valueList(stressVals) : null));
+    const objs = objectsSection();
+    if (objs) card.append(objs);
     if (nowVals.length) card.append(section(t("plot.now"), valueList(nowVals)));
     const pre = asItems(d.pressures);
     if (pre.length) card.append(section(t("plot.pressures"), valueList(pre)));
@@ -1590,7 +1835,20 @@
     const tg = state.explainTarget;
     if (!tg) { box.replaceChildren(el("p", { class: "muted", text: t("explain.intro") })); return; }
     const wrap = el("div", { class: "explain" });
-    if (tg.type === "layer") {
+    if (tg.type === "objects") {
+      const ls = OBJECT_LIST.map((n) => state.layerById.get(n)).filter(Boolean);
+      if (!ls.length) { box.replaceChildren(); return; }
+      wrap.append(el("h3", { tabindex: "-1", text: t("objects.heading") }));
+      for (const l of ls) {
+        const ex = l.explain || {};
+        wrap.append(el("h4", { text: l.title || l.id }));
+        for (const k of ["what", "how", "certainty", "action"]) {
+          if (ex[k]) wrap.append(el("p", {}, el("strong", { text: `${t(`explain.${k}`)} ` }), ex[k]));
+        }
+      }
+      const src = sourcesList(ls[0].sources);
+      if (src) wrap.append(el("h4", { text: t("explain.sources") }), src);
+    } else if (tg.type === "layer") {
       const l = state.layerById.get(tg.id);
       if (!l) { box.replaceChildren(); return; }
       const ex = l.explain || {};
@@ -2247,6 +2505,8 @@
       return;
     }
     $("area-name").textContent = state.info.name || "";
+    $("objects-box").hidden = !OBJECT_ORDER.some((n) => objectInfo(n));
+    $("objects-toggle-row").hidden = !MANAGED.some((n) => objectInfo(n));
     applyStatic();
     await restoreAuth();
     await loadLangData();
@@ -2262,7 +2522,7 @@
   }
 
   window.biostress = { state, t, setActiveLayer, loadPlot, selectTab, clearScenario, cancelDrawing, fitArea,
-    loadPublicProposals, loadModeration, loadPlans, openPlan, logout };
+    loadPublicProposals, loadModeration, loadPlans, openPlan, logout, setObjectsShown };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
