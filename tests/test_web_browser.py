@@ -850,6 +850,18 @@ def contrast(a, b) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
+def _assert_wcag_aa(checks: dict) -> None:
+    """Every text of ``checks`` ({name: {fg, bg, size px, weight}}) has WCAG 2.1 AA contrast: 4.5:1, or 3:1 for
+    large text (>= 24 px, or >= 18.66 px bold; WCAG 2.1 SC 1.4.3)."""
+    bad = {}
+    for k, c in checks.items():
+        large = c["size"] >= 24 or (c["size"] >= 18.66 and c["weight"] >= 700)
+        ratio = contrast(c["fg"][:3], c["bg"][:3])
+        if ratio < (3.0 if large else 4.5):
+            bad[k] = round(ratio, 2)
+    assert not bad, f"contrast below WCAG AA: {bad}"
+
+
 def test_contrast_ratio_reference_values():
     """The formula against WCAG's own anchors: black on white 21:1, #767676 on white is the AA edge (4.54:1)."""
     assert contrast((0, 0, 0), (255, 255, 255)) == pytest.approx(21.0)
@@ -886,13 +898,7 @@ def test_text_contrast_meets_wcag_aa(app):
         checks[f"link #{i}"] = c
     page.click("#tab-layers")
     assert len(checks) >= 14
-    bad = {}
-    for k, c in checks.items():
-        large = c["size"] >= 24 or (c["size"] >= 18.66 and c["weight"] >= 700)
-        ratio = contrast(c["fg"][:3], c["bg"][:3])
-        if ratio < (3.0 if large else 4.5):
-            bad[k] = round(ratio, 2)
-    assert not bad, f"contrast below WCAG AA: {bad}"
+    _assert_wcag_aa(checks)
 
 
 # ---------------------------------------------------------------------------------------------------- editors
@@ -1367,13 +1373,7 @@ def test_editor_panel_text_contrast_meets_wcag_aa(editor, server):
         for i, c in enumerate(page.evaluate(COLOURS_JS, sel)):
             checks[f"{sel} #{i}"] = c
     assert len(checks) >= 20
-    bad = {}
-    for k, c in checks.items():
-        large = c["size"] >= 24 or (c["size"] >= 18.66 and c["weight"] >= 700)
-        ratio = contrast(c["fg"][:3], c["bg"][:3])
-        if ratio < (3.0 if large else 4.5):
-            bad[k] = round(ratio, 2)
-    assert not bad, f"contrast below WCAG AA: {bad}"
+    _assert_wcag_aa(checks)
 
 
 def server_centre(server) -> tuple[float, float]:
