@@ -540,6 +540,12 @@ def test_downloads_and_path_traversal(client, run_dir):
     names = {d["name"] for d in client.get("/api/downloads").json()}
     assert {"biostress.gpkg", "manifest.json", "green_share.tif", "stress_class.tif",
             "report/report_nl.pdf", "report/actions.csv"} <= names
+    by_name = {d["name"]: d for d in client.get("/api/downloads?lang=en").json()}
+    title = by_name["report/report_nl.pdf"]["title"]
+    assert "report" in title.lower() and "Dutch" in title and "PDF" in title  # which file, in the user's language
+    assert "Nederlands" in {d["name"]: d for d in client.get("/api/downloads?lang=nl").json()}[
+        "report/report_nl.pdf"]["title"]
+    assert by_name["report/actions.csv"]["title"] is None  # an unknown file keeps its name only
     r = client.get("/downloads/green_share.tif")
     assert r.status_code == 200 and r.content == (run_dir / "green_share.tif").read_bytes()
     r = client.get("/downloads/report/report_nl.pdf")

@@ -32,7 +32,7 @@ from .ogc import ogc_router
 from .participation import ProposalStore, RateLimiter
 from .plot import PlotService, PointOutside
 from .scenario import ScenarioService
-from .state import RunState, load_state
+from .state import RunState, download_title, load_state
 from .tiles import LRUBytes, check_tile
 from .uploads import DEFAULT_MAX_BYTES, TooLarge, UploadStore
 
@@ -419,10 +419,11 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
 
     # ------------------------------------------------------------------ downloads
     @app.get("/api/downloads")
-    def downloads():
+    def downloads(lang: Lang = "nl"):
         state.refresh_report_downloads()
         return FastJSON([{"name": d.name, "kind": d.kind, "bytes": d.bytes, "description": d.description,
-                 "url": f"/downloads/{d.name}"} for d in state.downloads.values()])
+                          "title": (download_title(d.name, lang) if d.name.startswith("report/") else None),
+                          "url": f"/downloads/{d.name}"} for d in state.downloads.values()])
 
     @app.get("/downloads/{name:path}")
     def download(name: str):

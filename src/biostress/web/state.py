@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -329,6 +330,44 @@ class RunState:
             for k in [k for k in self.downloads if k.startswith("report/")]:
                 del self.downloads[k]
             self.downloads.update(_report_downloads(self.report_dir))
+
+
+#: titles of the files ``biostress report`` writes (``{lang}`` = the report's language), per UI language
+_REPORT_TITLES: tuple[tuple[str, tuple[str, str]], ...] = (
+    (r"report_(nl|en)\.pdf", ("Gemeenterapport, {lang} (PDF)", "Municipality report, {lang} (PDF)")),
+    (r"report_(nl|en)\.html?", ("Gemeenterapport, {lang} (webpagina)", "Municipality report, {lang} (web page)")),
+    (r"action_plan_(nl|en)\.pdf", ("Lokaal actieplan, {lang} (PDF)", "Local action plan, {lang} (PDF)")),
+    (r"action_plan_(nl|en)\.html?", ("Lokaal actieplan, {lang} (webpagina)", "Local action plan, {lang} (web page)")),
+    (r"action_plan\.xlsx", ("Actieplan als spreadsheet (Excel)", "Action plan as a spreadsheet (Excel)")),
+    (r"action_plan\.csv", ("Actieplan als tabel (CSV)", "Action plan as a table (CSV)")),
+    (r"action_plan\.gpkg", ("Actieplan op de kaart (GeoPackage voor QGIS)", "Action plan on the map (GeoPackage for QGIS)")),
+    (r"aggregates\.gpkg", ("Straten, bermen, parken en bossen met hun gemiddelden, en de doelen per gebied "
+                           "(GeoPackage)", "Streets, verges, parks and woods with their means, and the targets per "
+                           "area (GeoPackage)")),
+    (r"natura2000_(nl|en)\.pdf", ("Natura 2000-omgevingsrapport, {lang} (PDF)",
+                                  "Natura 2000 surroundings report, {lang} (PDF)")),
+    (r"natura2000_(nl|en)\.html?", ("Natura 2000-omgevingsrapport, {lang} (webpagina)",
+                                    "Natura 2000 surroundings report, {lang} (web page)")),
+    (r"manifest\.json", ("Wat het rapport gebruikte: bronnen, parameters (JSON)",
+                         "What the report used: sources, parameters (JSON)")),
+)
+_LANG_NAMES = {"nl": ("Nederlands", "Dutch"), "en": ("Engels", "English")}
+
+
+def download_title(name: str, lang: str) -> str | None:
+    """A plain title of a report-folder file for the download list in ``lang`` ("nl" or "en"), or None.
+
+    >>> download_title("report/report_nl.pdf", "en"), download_title("report/action_plan.xlsx", "nl")
+    ('Municipality report, Dutch (PDF)', 'Actieplan als spreadsheet (Excel)')
+    """
+    li = 0 if lang == "nl" else 1
+    base = name.rsplit("/", 1)[-1].lower()
+    for pattern, titles in _REPORT_TITLES:
+        m = re.fullmatch(pattern, base)
+        if m:
+            code = m.group(1) if m.groups() else None
+            return titles[li].format(lang=_LANG_NAMES[code][li] if code else "")
+    return None
 
 
 def _report_downloads(report_dir: Path) -> dict[str, Download]:
