@@ -176,7 +176,10 @@ def main() -> None:
                 time.sleep(0.5)
         else:
             raise SystemExit("the server did not start")
-        time.sleep(3)  # the workers read the precomputed measure table in the background
+        for _ in range(120):  # every worker reads the precomputed measure table in the background
+            if all(httpx.get(base + "/api/info", timeout=5).json().get("plot_cards_ready") for _ in range(8)):
+                break
+            time.sleep(0.5)
         reqs = _requests(run_dir, info, a.requests)
         rows = []
         client = a.client or ("wrk" if shutil.which("wrk") else "httpx")

@@ -119,3 +119,48 @@ def test_serve_rejects_bad_options(run_dir, tmp_path):  # noqa: F811
     r = subprocess.run([sys.executable, "-m", "biostress.cli", "serve", str(tmp_path)], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode != 0 and "run folder" in (r.stdout + r.stderr)
+
+
+def test_short_way_answers_as_the_routes(run_dir, tmp_path):  # noqa: F811
+    """biostress.web.fastpath answers plot cards and tiles with the same bytes and headers as the FastAPI routes
+    (reached here with a repeated parameter, which the short way leaves to the app), and leaves every request it
+    does not fully understand to the app (same error answers)."""
+    from fastapi.testclient import TestClient
+
+    from biostress.web.app import create_app
+
+    app = create_app(run_dir, data_dir=tmp_path, geocoder_url=None, warm=False)
+    app.state.plots.warm()
+    app.state.plots.precompute(tmp_path / "cache")
+    client = TestClient(app)
+    info = client.get("/api/info").json()
+    lon, lat = info["center"]
+    hits = app.state.fast_hits
+    for q in (f"x={lon}&y={lat}", f"x={lon}&y={lat}&lang=en&measures=false", f"x={lon}&y={lat}&measures=0"):
+        before = hits["plot"]
+        fast = client.get(f"/api/plot?{q}")
+        assert hits["plot"] == before + 1  # answered by the short way
+        slow = client.get(f"/api/plot?{q}&crs=EPSG:4326&crs=EPSG:4326")  # repeated: left to the route
+        assert hits["plot"] == before + 1
+        assert fast.status_code == slow.status_code == 200
+        assert fast.content == slow.content and fast.headers["content-type"] == slow.headers["content-type"]
+        assert fast.headers["x-content-type-options"] == "nosniff"
+    t = mercantile.tile(lon, lat, 16)
+    for suffix in ("", "?cb=1"):
+        before = hits["tile"]
+        fast = client.get(f"/tiles/stress_class/16/{t.x}/{t.y}.png{suffix}")
+        assert hits["tile"] == before + 1
+        slow = client.get(f"/tiles/stress_class/16/{t.x}/{t.y}.png?cb={int(bool(suffix))}&cb={int(bool(suffix))}")
+        assert hits["tile"] == before + 1
+        assert fast.content == slow.content and fast.headers["cache-control"] == slow.headers["cache-control"]
+    # what the short way does not take, the app answers as always
+    before = dict(hits)
+    assert client.get("/api/plot?x=5.9&y=52.9").status_code == 404  # outside the area
+    assert client.get("/api/plot?x=abc&y=2").status_code == 422
+    assert client.get("/api/plot?x=1_000&y=2").status_code != 200
+    assert client.get(f"/api/plot?x={lon}&y={lat}&lang=de").status_code == 422
+    assert client.get(f"/api/plot?x={lon}&y={lat}&crs=EPSG:3035").status_code == 400
+    assert client.get("/tiles/stress_class/3/8/0.png").status_code == 404
+    assert client.get("/tiles/no_such_layer/3/0/0.png").status_code == 404
+    assert client.get(f"/tiles/stress_class/16/{t.x}/{t.y}.png?cb=maybe").status_code == 422
+    assert hits == before

@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import BiostressError, InputDataError, NoOverlapError
 from .auth import Authenticator, AuthError, User, load_users
 from .cellcache import cache_dir_for
+from .fastpath import HotPaths
 from .layers import LANGS
 from .ogc import ogc_router
 from .participation import ProposalStore, RateLimiter
@@ -63,20 +64,25 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
+def json_bytes(content: Any) -> bytes:
+    """``content`` as compact UTF-8 JSON (orjson; NaN and inf become null; numpy values, dates)."""
+    try:
+        return orjson.dumps(content, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:
+        pass
+    try:
+        s = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default)
+    except ValueError:
+        s = json.dumps(_clean_nan(content), ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                       default=_default)
+    return s.encode("utf-8")
+
+
 class FastJSON(JSONResponse):
     """JSON without FastAPI's per-field encoder (much faster for large answers); NaN/inf become null."""
 
     def render(self, content: Any) -> bytes:
-        try:  # orjson: NaN and inf -> null, numpy scalars and arrays, dates
-            return orjson.dumps(content, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
-        except TypeError:
-            pass
-        try:
-            s = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default)
-        except ValueError:
-            s = json.dumps(_clean_nan(content), ensure_ascii=False, allow_nan=False, separators=(",", ":"),
-                           default=_default)
-        return s.encode("utf-8")
+        return json_bytes(content)
 
 
 class ApiError(Exception):
@@ -235,9 +241,9 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
     plots = PlotService(state)
     if warm:
         def _warm() -> None:
-            plots.warm()
-            if precompute:
+            if precompute:  # first: read back from the cache in a second, when `biostress serve` prepared it
                 plots.precompute(cache_dir, progress=progress)
+            plots.warm()
 
         threading.Thread(target=_quiet(_warm), name="biostress-warm", daemon=True).start()
     scenarios = ScenarioService(state, modules=scenario_modules)
@@ -268,6 +274,37 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(e, AuthError) and e.status == 401 else None
         return JSONResponse({"error": e.message, "hint": e.hint}, status_code=_status_of(e), headers=headers)
 
+    def _fast_plot(x: float, y: float, crs: str, lang: str, measures: bool) -> bytes | None:
+        if not plots.fast:
+            return None
+        try:
+            body = json_bytes(plots.card(x, y, crs, lang, measures=measures))
+        except BiostressError:
+            return None  # the route answers it
+        fast_hits["plot"] += 1
+        return body
+
+    def _fast_tile(layer: str, z: int, x: int, y: int, cb: bool) -> bytes | None:
+        try:
+            check_tile(z, x, y)
+        except InputDataError:
+            return None
+        lay, src = state.layers.get(layer), state.sources.get(layer)
+        if lay is None or src is None or lay.style is None:
+            return None
+        use_cb = bool(cb and lay.style_cb is not None)
+        style = lay.style_cb if use_cb else lay.style
+        key = (layer, use_cb, z, x, y)
+        b = tiles.get(key)
+        if b is None and src.in_memory:
+            b = tiles.get_or_make(key, lambda: src.render(z, x, y, style))
+        if b is not None:
+            fast_hits["tile"] += 1
+        return b
+
+    fast_hits = {"plot": 0, "tile": 0}  # answers of the short way (tests, monitoring)
+    app.state.fast_hits = fast_hits
+    app.add_middleware(HotPaths, render_plot=_fast_plot, render_tile=_fast_tile, tile_headers=PNG_HEADERS)
     app.add_middleware(_SecurityHeaders)
 
     def editor(authorization: str | None) -> User:
@@ -293,7 +330,8 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
                 "sources": state.inputs, "created": state.created, "run_id": state.manifest.get("run_id"),
                 "area_ha": (state.manifest.get("info") or {}).get("area_ha"),
                 "writable": {"proposals": True, "uploads": uploads is not None, "plans": data is not None},
-                "plot_radius_m": plots.radius_m, "objects": [o.info() for o in state.objects.values()]})
+                "plot_radius_m": plots.radius_m, "plot_cards_ready": plots.fast,
+                "objects": [o.info() for o in state.objects.values()]})
 
     @app.get("/api/layers")
     def layers(lang: Lang = "nl"):
