@@ -164,3 +164,37 @@ def test_short_way_answers_as_the_routes(run_dir, tmp_path):  # noqa: F811
     assert client.get("/tiles/no_such_layer/3/0/0.png").status_code == 404
     assert client.get(f"/tiles/stress_class/16/{t.x}/{t.y}.png?cb=maybe").status_code == 422
     assert hits == before
+
+
+def test_card_values_take_the_legend_class_of_the_style(run_dir, tmp_path):  # noqa: F811
+    """The card's value items (built from a per-language plan) carry the label and colour that the layer's
+    Style gives the same value (Style.label_of / colour_of), and the raster's value, for many cells."""
+    import math
+
+    import rasterio
+
+    from biostress.web.app import create_app
+
+    app = create_app(run_dir, data_dir=tmp_path, geocoder_url=None, warm=False)
+    state, plots = app.state.run, app.state.plots
+    g = state.grid
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(40):
+        r, c = int(rng.integers(0, g.height)), int(rng.integers(0, g.width))
+        for lang in ("nl", "en"):
+            items = dict(plots._items(state.stack.array[:, r, c].tolist(), state.stack, lang))
+            for lid in ("green_share", "landcover", "stress_class", "habitat_quality", "heat_mitigation"):
+                item = items[lid]
+                with rasterio.open(run_dir / f"{lid}.tif") as ds:
+                    v = float(ds.read(1, window=((r, r + 1), (c, c + 1)))[0, 0])
+                    nodata = ds.nodata
+                if math.isnan(v) or (nodata is not None and v == nodata):
+                    assert item["value"] is None and item["colour"] is None
+                    continue
+                style = state.layers[lid].style
+                assert item["value"] == pytest.approx(v)
+                assert item["class_label"] == style.label_of(v, lang)
+                assert item["colour"] == style.colour_of(v)
+                checked += 1
+    assert checked > 100

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputDataError
-from .layers import LANGS
+from .layers import LANGS, N_STEPS
 from .state import RunState
 
 __all__ = ["BLOCK", "PLOT_RADIUS_M", "MeasureTable", "PlotService"]
@@ -54,9 +54,10 @@ _NO_DATA = ("geen gegevens", "no data")
 
 @dataclass
 class MeasureTable:
-    """The measure layers of a whole run where each measure fits, sorted by ``key = measure position x cells
-    + row x width + col`` (so one :func:`numpy.searchsorted` finds any cells of any measures);
-    ``values[i]`` = the layers of :data:`KEEP` after ``fits`` at ``keys[i]`` (float32)."""
+    """The measure layers of a whole run where each measure fits, sorted by ``key = (row x width + col) x
+    measures + measure position`` (the fitting measures of one cell lie together: two
+    :func:`numpy.searchsorted` per cell find them); ``values[i]`` = the layers of :data:`KEEP` after ``fits``
+    at ``keys[i]`` (float32)."""
 
     ids: list[str]
     unknown: list[list[str]]
@@ -67,20 +68,28 @@ class MeasureTable:
     def sums(self, cells: list[tuple[int, int]], width: int) -> dict[str, dict[str, Any]]:
         """As :meth:`PlotService.measure_sums` for ``cells``."""
         flat = np.array([r * width + c for r, c in cells], dtype=np.int64)
-        m = len(self.ids)
-        want = (np.arange(m, dtype=np.int64)[:, None] * self.cells + flat[None, :]).ravel()
-        pos = np.searchsorted(self.keys, want)
-        pos_c = np.minimum(pos, max(0, self.keys.size - 1))
-        hit = (pos < self.keys.size) & (self.keys[pos_c] == want) if self.keys.size else np.zeros(want.size, bool)
-        hit = hit.reshape(m, flat.size)
-        v = np.full((m, flat.size, self.values.shape[1]), np.nan)
-        v[hit] = self.values[pos_c.reshape(m, flat.size)[hit]]
-        n_fit, s, has = hit.sum(axis=1), np.nansum(v, axis=1), np.isfinite(v).any(axis=1)
+        m, k = len(self.ids), self.values.shape[1]
+        lo = np.searchsorted(self.keys, flat * m)
+        hi = np.searchsorted(self.keys, flat * m + m)
+        n = hi - lo
+        rows = np.repeat(lo - np.concatenate(([0], np.cumsum(n)[:-1])), n) + np.arange(int(n.sum()))
+        mi = self.keys[rows] % m  # the measure of each fitting cell
+        v = self.values[rows].astype(np.float64)  # (hits, k)
+        finite = np.isfinite(v)
+        n_fit = np.bincount(mi, minlength=m).tolist()
+        s = np.zeros((m, k))
+        has = np.zeros((m, k), bool)
+        if rows.size:
+            np.add.at(s, mi, np.where(finite, v, 0.0))
+            np.logical_or.at(has, mi, finite)
+        sums, has_l = s.tolist(), has.tolist()
+        n_cells = len(cells)
         out: dict[str, dict[str, Any]] = {}
         for i, mid in enumerate(self.ids):
-            d: dict[str, Any] = {"cells": len(cells), "cells_fit": int(n_fit[i]), "unknown": self.unknown[i]}
-            for j, k in enumerate(KEEP[1:]):
-                d[k] = float(s[i, j]) if has[i, j] else None
+            d: dict[str, Any] = {"cells": n_cells, "cells_fit": n_fit[i], "unknown": self.unknown[i]}
+            row, h = sums[i], has_l[i]
+            for j, name in enumerate(KEEP[1:]):
+                d[name] = row[j] if h[j] else None
             out[mid] = d
         return out
 
@@ -114,9 +123,12 @@ class MeasureTable:
             return None
 
 
+_TABLE_FORMAT = 2  # keys cell-major (1: measure-major)
+
+
 def _table_key(state: RunState) -> str:
     """A key of what the measure table depends on: the run, the catalogue and parameter files, the code."""
-    h = hashlib.sha256(str(state.manifest.get("run_id") or state.run_dir).encode())
+    h = hashlib.sha256(f"table-format-{_TABLE_FORMAT}|{state.manifest.get('run_id') or state.run_dir}".encode())
     h.update(json.dumps([m.id for m in state.catalogue.measures]).encode())
     pkg = Path(__file__).resolve().parents[1]
     roots = [pkg / "opportunity", pkg / "measures", pkg / "data"]
@@ -157,6 +169,7 @@ class PlotService:
         self._names: dict[str, tuple[list[str], list[str]]] | None = None
         self._meta: dict[tuple[str, str], Any] = {}
         self._stacked: tuple[Any, bool] | None = None
+        self._plans: dict[str, list[tuple]] = {}
         self._measure_meta: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     @property
@@ -201,6 +214,44 @@ class PlotService:
         if self._stacked is None or self._stacked[0] is not stack:
             self._stacked = (stack, all(lid in stack for lid in self.state.sources))
         return self._stacked[1]
+
+    def _raster_ids(self) -> list[str]:
+        return [lid for lid, lay in self.state.layers.items() if lay.kind == "raster" and lid in self.state.sources]
+
+    def _items(self, at: list[float], stack: Any, lang: str) -> list[tuple[str, dict[str, Any]]]:
+        """The value items of all raster layers from ``at`` (the stack's values at one cell): as :meth:`_value`
+        (same step rule as :meth:`~biostress.web.layers.Style.step_of`), from a plan made once per language."""
+        plan = self._plans.get(lang)
+        if plan is None:
+            plan = []
+            for lid in self._raster_ids():
+                title, unit, style, steps = self._describe(lid, lang)
+                kind = None if style is None else style.kind
+                span = (style.vmax - style.vmin) if style is not None else 1.0
+                plan.append((lid, stack.index[lid], title, unit, kind, getattr(style, "vmin", 0.0), span,
+                             bool(getattr(style, "zero_transparent", False)), steps))
+            self._plans[lang] = plan
+        no_data = _NO_DATA[LANGS.index(lang)]
+        out = []
+        for lid, i, title, unit, kind, vmin, span, zero_clear, steps in plan:
+            v = at[i]
+            if v != v or v in (math.inf, -math.inf):
+                out.append((lid, {"id": lid, "title": title, "value": None, "unit": unit, "class_label": no_data,
+                                  "colour": None}))
+                continue
+            k = None
+            if kind == "categorical":
+                if v == int(v):
+                    v = int(v)  # a class code
+                r = round(v)
+                if abs(v - r) < 1e-6 and r >= 0 and not (zero_clear and abs(v) < 1e-9):
+                    k = int(r)
+            elif kind == "ramp" and not (zero_clear and abs(v) < 1e-9):
+                k = min(max(math.floor((v - vmin) / span * N_STEPS), 0), N_STEPS - 1)
+            label, colour = steps.get(k, (None, None)) if k is not None else (None, None)
+            out.append((lid, {"id": lid, "title": title, "value": v, "unit": unit, "class_label": label,
+                              "colour": colour}))
+        return out
 
     def _describe(self, lid: str, lang: str) -> Any:
         """``(title, unit, style, steps)`` of layer ``lid`` in ``lang``, made once: ``steps`` maps a legend
@@ -248,16 +299,13 @@ class PlotService:
         stress: dict[str, Any] | None = None
         stack = self.state.stack
         if stack is not None and self._all_stacked(stack):
-            at = stack.at(row, col)  # one read of the memory-mapped layers
-            block = {lid: ((at[lid],),) for lid in self.state.sources}  # 1 x 1 "blocks"
-            row_b, col_b = 0, 0
+            at = stack.array[:, row, col].tolist()  # one read of the memory-mapped layers
+            items = self._items(at, stack, lang)
         else:
             block = self._values_block(row // BLOCK, col // BLOCK)
-            row_b, col_b = row % BLOCK, col % BLOCK
-        for lid, lay in self.state.layers.items():
-            if lay.kind != "raster" or lid not in self.state.sources:
-                continue
-            item = self._value(lid, row_b, col_b, lang, block)
+            items = ((lid, self._value(lid, row % BLOCK, col % BLOCK, lang, block)) for lid in self._raster_ids())
+        for lid, item in items:
+            lay = self.state.layers[lid]
             if lid == "stress_class":
                 v = item["value"]
                 cls = next((c for c in self.state.classes if v is not None and c.code == int(round(v))), None)
@@ -450,11 +498,12 @@ class PlotService:
                          f"(band {b + 1} of {math.ceil(g.height / band_rows)})")
         for i, mid in enumerate(ids):
             k, v = per_measure.pop(mid)
-            keys.append(np.concatenate(k) + i * n if k else np.zeros(0, np.int64))
+            keys.append(np.concatenate(k) * len(ids) + i if k else np.zeros(0, np.int64))
             vals.append(np.concatenate(v) if v else np.zeros((0, len(KEEP) - 1), np.float32))
-        table = MeasureTable(ids, [unknown[m] for m in ids], n,
-                             np.concatenate(keys) if keys else np.zeros(0, np.int64),
-                             np.concatenate(vals) if vals else np.zeros((0, len(KEEP) - 1), np.float32))
+        all_keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+        order = np.argsort(all_keys, kind="stable")
+        table = MeasureTable(ids, [unknown[m] for m in ids], n, all_keys[order],
+                             (np.concatenate(vals) if vals else np.zeros((0, len(KEEP) - 1), np.float32))[order])
         if cache_dir is not None and key is not None:
             table.save(cache_dir, key)
         self._table = table
@@ -469,12 +518,13 @@ class PlotService:
         if own is None:
             return out
         r, c = own
-        for rr in range(max(0, r - n), min(g.height, r + n + 1)):
-            cy = g.y1 - (rr + 0.5) * g.cell
-            for cc in range(max(0, c - n), min(g.width, c + n + 1)):
-                cx = g.x0 + (cc + 0.5) * g.cell
-                if math.hypot(cx - gx, cy - gy) <= self.radius_m + 1e-9:
-                    out.append((rr, cc))
+        rr = np.arange(max(0, r - n), min(g.height, r + n + 1))
+        cc = np.arange(max(0, c - n), min(g.width, c + n + 1))
+        dy = (g.y1 - (rr + 0.5) * g.cell) - gy
+        dx = (g.x0 + (cc + 0.5) * g.cell) - gx
+        inside = np.hypot(dx[None, :], dy[:, None]) <= self.radius_m + 1e-9
+        ii, jj = np.nonzero(inside)  # row-major, as the loops over rows then columns
+        out = list(zip(rr[ii].tolist(), cc[jj].tolist(), strict=True))
         return out or [own]
 
     def measure_sums(self, gx: float, gy: float) -> dict[str, dict[str, Any]]:
