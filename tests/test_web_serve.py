@@ -198,3 +198,38 @@ def test_card_values_take_the_legend_class_of_the_style(run_dir, tmp_path):  # n
                 assert item["colour"] == style.colour_of(v)
                 checked += 1
     assert checked > 100
+
+
+def test_units_from_the_cell_raster_equal_the_polygons(run_dir):  # noqa: F811
+    """Units.at answers from the rasterised units where a cell is sure; for random points and for points just
+    beside every unit boundary it gives the unit that geopandas finds with a point-in-polygon test."""
+    import geopandas as gpd
+    import shapely
+
+    from biostress.web.state import load_state
+
+    state = load_state(run_dir)
+    g = state.grid
+    u = state.units["buurt"]
+    u.index_cells(g)
+    assert u._cells is not None and u._cells[2].mean() > 0.5  # most cells are answered from the raster
+    frame = gpd.read_file(run_dir / "biostress.gpkg", layer="units_buurt").to_crs(g.crs)
+    rng = np.random.default_rng(5)
+    xs = g.x0 + rng.uniform(0, g.width * g.cell, 3000)
+    ys = g.y1 - rng.uniform(0, g.height * g.cell, 3000)
+    # and points 0.5 m on either side of the boundaries
+    lines = shapely.get_parts(shapely.boundary(frame.geometry.values))
+    pts = shapely.get_coordinates(shapely.segmentize(lines, 7.0))
+    off = rng.choice([-0.5, 0.5], size=pts.shape)
+    xs = np.concatenate([xs, pts[:, 0] + off[:, 0]])
+    ys = np.concatenate([ys, pts[:, 1] + off[:, 1]])
+    inside = (xs > g.x0) & (xs < g.x0 + g.width * g.cell) & (ys < g.y1) & (ys > g.y1 - g.height * g.cell)
+    xs, ys = xs[inside], ys[inside]
+    points = gpd.GeoSeries(shapely.points(xs, ys), crs=g.crs)
+    hits = gpd.sjoin(gpd.GeoDataFrame(geometry=points), frame[["code", "geometry"]], predicate="intersects")
+    first = hits.groupby(level=0)["index_right"].min()  # overlaps: the first unit (the frames share the order)
+    assert list(frame["code"].astype(str)) == list(u.frame["code"])
+    for i in range(len(xs)):
+        got = u.at(float(xs[i]), float(ys[i]))
+        want = first.get(i)
+        assert got == (None if want is None else int(want)), i

@@ -404,6 +404,7 @@ def serve(
     = True,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Keep the raster layers in one memory-mapped "
                                         "file (fast tiles and lookups; ~4 bytes x layers x cells on disk).")] = True,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = False,
 ) -> None:
     """The web tool: map, my plot, scenarios, downloads and the HTTP API (OGC API Features, OpenAPI)."""
     try:
@@ -424,7 +425,7 @@ def serve(
 
         out.print(f"biostress web tool for {run_dir}: preparing ...")
         _serve(run_dir, host, port, users, data_dir, report_dir=report_dir, workers=workers, precompute=precompute,
-               cache=cache, progress=say, ready=lambda: out.print(f"biostress web tool on http://{host}:{port}/  (Ctrl+C to stop)"))
+               cache=cache, access_log=access_log, progress=say, ready=lambda: out.print(f"biostress web tool on http://{host}:{port}/  (Ctrl+C to stop)"))
     except BiostressError as e:
         _fail(e)
 

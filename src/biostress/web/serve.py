@@ -64,7 +64,8 @@ def app_from_env() -> Any:
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, users: str | Path | None = None,
           data_dir: str | Path | None = None, *, report_dir: str | Path | None = None,
           geocoder_url: str | None = "default", log_level: str = "info", workers: int = 1,
-          precompute: bool = True, cache: bool = True, progress: Callable[[str], None] | None = print,
+          precompute: bool = True, cache: bool = True, access_log: bool = False,
+          progress: Callable[[str], None] | None = print,
           ready: Callable[[], None] | None = None) -> None:
     """Serve the run at ``run_dir`` on ``http://host:port/`` until interrupted (Ctrl+C).
 
@@ -72,7 +73,9 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, users:
     uploads, saved plans, the token secret and the caches; ``report_dir``: reports offered for download;
     ``geocoder_url``: PDOK Locatieserver root ("default" = the public service, None = offline);
     ``workers``: server processes; ``precompute``: compute the measures of every cell first (:func:`prepare`);
-    ``cache``: keep the raster layers in one memory-mapped file (about 4 bytes x layers x cells on disk)."""
+    ``cache``: keep the raster layers in one memory-mapped file (about 4 bytes x layers x cells on disk);
+    ``access_log``: log every request (uvicorn's access log; off by default: at thousands of map requests a
+    second it costs about a tenth of the server's time)."""
     import uvicorn
 
     if workers < 1:
@@ -87,8 +90,9 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, users:
         from .app import create_app
 
         app = create_app(opts.pop("run_dir"), **opts)
-        uvicorn.run(app, host=host, port=int(port), log_level=log_level, proxy_headers=False, server_header=False)
+        uvicorn.run(app, host=host, port=int(port), log_level=log_level, proxy_headers=False, server_header=False,
+                    access_log=access_log)
         return
     os.environ[_ENV] = json.dumps(opts)
     uvicorn.run("biostress.web.serve:app_from_env", factory=True, workers=int(workers), host=host, port=int(port),
-                log_level=log_level, proxy_headers=False, server_header=False)
+                log_level=log_level, proxy_headers=False, server_header=False, access_log=access_log)

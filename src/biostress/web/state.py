@@ -105,10 +105,45 @@ class Units:
                 self._tiles = VectorTiles(self.level, self.frame.geometry.values, props, self.frame.crs)
             return self._tiles
 
+    _cells: Any = None  # (grid, index per cell or -1, sure per cell): see index_cells
+
     def at(self, x: float, y: float) -> int | None:
-        """Index of the unit holding point ``(x, y)`` (run CRS), or None."""
+        """Index of the unit holding point ``(x, y)`` (run CRS), or None: read from :meth:`index_cells`' raster
+        where the point's cell is sure, else found with the STR-tree (the lowest index where units overlap)."""
+        got = self._cells
+        if got is not None:
+            g, index, sure = got
+            col = math.floor((x - g.x0) / g.cell)
+            row = math.floor((g.y1 - y) / g.cell)
+            if 0 <= row < g.height and 0 <= col < g.width and sure[row, col]:
+                i = int(index[row, col])
+                return None if i < 0 else i
         idx = self.tree.query(shapely.Point(x, y), predicate="intersects")
         return int(idx.min()) if idx.size else None
+
+    def index_cells(self, grid: Grid, max_cells: int = 20_000_000) -> None:
+        """Rasterise the units on ``grid`` (the unit whose polygon holds each cell centre, -1 for none) and mark
+        the cells that are *sure*: the same single unit (or none) at the centres of the cell and its eight
+        neighbours, so no unit boundary can cross the cell (units are far larger than a cell); cells on the
+        grid's edge are never sure. :meth:`at`
+        answers points in sure cells from the raster. Skipped above ``max_cells`` cells (memory)."""
+        from rasterio.features import rasterize
+        from scipy import ndimage
+
+        if grid.height * grid.width > max_cells or len(self.frame) >= 2**31 - 1:
+            return
+        shape, transform = (grid.height, grid.width), grid.transform
+        geoms = list(self.frame.geometry.values)
+        index = rasterize(((geom, i) for i, geom in enumerate(geoms) if geom is not None and not geom.is_empty),
+                          out_shape=shape, transform=transform, fill=-1, dtype="int32")
+        count = rasterize(((geom, 1) for geom in geoms if geom is not None and not geom.is_empty),
+                          out_shape=shape, transform=transform, fill=0, dtype="uint8",
+                          merge_alg=__import__("rasterio").enums.MergeAlg.add)
+        same = ndimage.minimum_filter(index, 3, mode="nearest") == ndimage.maximum_filter(index, 3, mode="nearest")
+        single = ndimage.maximum_filter(count, 3, mode="nearest") <= 1
+        sure = same & single
+        sure[0, :] = sure[-1, :] = sure[:, 0] = sure[:, -1] = False  # units beyond the grid's edge are unseen
+        self._cells = (grid, index, sure)
 
 
 def _read_units(gpkg: Path, layer: str, grid_crs: str, level: str) -> Units:
@@ -314,6 +349,8 @@ class RunState:
         from .cellcache import build_stack
 
         stack = build_stack(self.sources, self.grid, cache_dir, str(self.manifest.get("run_id") or ""), progress)
+        for u in self.units.values():
+            u.index_cells(self.grid)
         for lid in stack.ids:
             self.sources[lid].attach(stack.layer(lid), self.grid)
         self.stack = stack
