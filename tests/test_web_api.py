@@ -810,6 +810,18 @@ def test_precomputed_measures_equal_the_block_computation(env, run_dir, tmp_path
                 if v is not None:
                     assert got[mid][k] == pytest.approx(v, rel=1e-5, abs=1e-3), (mid, k)
     assert n_fit > 0
+    for x, y in points[:4]:  # the card's measure list: the same from the table as from the blocks
+        a, b = table_svc.measures(x, y, "en"), blocks.measures(x, y, "en")
+        assert [d["id"] for d in a] == [d["id"] for d in b] or [d["fits"] for d in a] == [d["fits"] for d in b]
+        b_by = {d["id"]: d for d in b}
+        for d in a:
+            want = b_by[d["id"]]
+            assert d.keys() == want.keys()
+            for k, v in want.items():
+                if isinstance(v, float):
+                    assert d[k] == pytest.approx(v, rel=1e-5, abs=1e-3), (d["id"], k)
+                else:
+                    assert d[k] == v, (d["id"], k)
     back = MeasureTable.load(tmp_path, _table_key(state), g.height * g.width)
     assert back is not None and back.ids == table.ids
     np.testing.assert_array_equal(back.keys, table.keys)

@@ -65,8 +65,9 @@ class MeasureTable:
     keys: np.ndarray  # int64, sorted
     values: np.ndarray  # float32 (n, len(KEEP) - 1)
 
-    def sums(self, cells: list[tuple[int, int]], width: int) -> dict[str, dict[str, Any]]:
-        """As :meth:`PlotService.measure_sums` for ``cells``."""
+    def rows(self, cells: list[tuple[int, int]], width: int) -> tuple[list[int], list[list[float | None]]]:
+        """Per measure (table order): the number of ``cells`` where it fits, and the sums of the layers of
+        :data:`KEEP` after ``fits`` over them (None where no fitting cell has a value)."""
         flat = np.array([r * width + c for r, c in cells], dtype=np.int64)
         m, k = len(self.ids), self.values.shape[1]
         lo = np.searchsorted(self.keys, flat * m)
@@ -82,16 +83,16 @@ class MeasureTable:
         if rows.size:
             np.add.at(s, mi, np.where(finite, v, 0.0))
             np.logical_or.at(has, mi, finite)
-        sums, has_l = s.tolist(), has.tolist()
-        n_cells = len(cells)
-        out: dict[str, dict[str, Any]] = {}
-        for i, mid in enumerate(self.ids):
-            d: dict[str, Any] = {"cells": n_cells, "cells_fit": n_fit[i], "unknown": self.unknown[i]}
-            row, h = sums[i], has_l[i]
-            for j, name in enumerate(KEEP[1:]):
-                d[name] = row[j] if h[j] else None
-            out[mid] = d
-        return out
+        sums = [[v if h else None for v, h in zip(row, hrow, strict=True)]
+                for row, hrow in zip(s.tolist(), has.tolist(), strict=True)]
+        return n_fit, sums
+
+    def sums(self, cells: list[tuple[int, int]], width: int) -> dict[str, dict[str, Any]]:
+        """As :meth:`PlotService.measure_sums` for ``cells``."""
+        n_fit, sums = self.rows(cells, width)
+        n_cells, names = len(cells), KEEP[1:]
+        return {mid: {"cells": n_cells, "cells_fit": n_fit[i], "unknown": self.unknown[i],
+                      **dict(zip(names, sums[i], strict=True))} for i, mid in enumerate(self.ids)}
 
     def save(self, cache_dir: Path, key: str) -> None:
         """Write ``measures-<key>.npz`` into ``cache_dir`` (temporary name, then renamed)."""
@@ -145,6 +146,10 @@ def _table_key(state: RunState) -> str:
     return h.hexdigest()[:20]
 
 
+def _fitting_first(d: dict[str, Any]) -> tuple[bool, float]:
+    return (not d["fits"], -(d["gain"] if d["gain"] is not None else -math.inf))
+
+
 class PointOutside(InputDataError):
     """The point lies outside the run's area."""
 
@@ -170,6 +175,7 @@ class PlotService:
         self._meta: dict[tuple[str, str], Any] = {}
         self._stacked: tuple[Any, bool] | None = None
         self._plans: dict[str, list[tuple]] = {}
+        self._table_pos: dict[int, dict[str, int]] = {}
         self._measure_meta: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     @property
@@ -304,15 +310,17 @@ class PlotService:
         else:
             block = self._values_block(row // BLOCK, col // BLOCK)
             items = ((lid, self._value(lid, row % BLOCK, col % BLOCK, lang, block)) for lid in self._raster_ids())
+        buckets = {"current": values, "stress": values, "pressures": pressures, "potential": potential,
+                   "guide_species": guide}
+        layers = self.state.layers
         for lid, item in items:
-            lay = self.state.layers[lid]
+            lay = layers[lid]
             if lid == "stress_class":
                 v = item["value"]
                 cls = next((c for c in self.state.classes if v is not None and c.code == int(round(v))), None)
                 stress = {**item, "label": item["class_label"], "colour_cb": cls.colour_cb if cls else None}
                 continue
-            {"current": values, "stress": values, "pressures": pressures, "potential": potential,
-             "guide_species": guide}.get(lay.group, other).append(item)
+            buckets.get(lay.group, other).append(item)
         g = self.state.grid
         units = self._units(gx, gy)
         out: dict[str, Any] = {
@@ -560,7 +568,6 @@ class PlotService:
 
     def measures(self, gx: float, gy: float, lang: str) -> list[dict[str, Any]]:
         """The measures list of the card (fitting ones first, by gain)."""
-        sums = self.measure_sums(gx, gy)
         static = self._measure_meta.get(lang)
         if static is None:  # what does not depend on the place, made once per language
             static = [(m.id, {
@@ -572,6 +579,9 @@ class PlotService:
                                "condition": sb.condition, "ev": sb.ev} for sb in m.subsidies],
                 "guide_species": list(m.guide_species)}) for m in self.state.catalogue.measures]
             self._measure_meta[lang] = static
+        if self._table is not None:
+            return self._measures_from_table(gx, gy, static)
+        sums = self.measure_sums(gx, gy)
         out = []
         for mid, meta in static:
             s = sums.get(mid)
@@ -585,5 +595,28 @@ class PlotService:
                 "cost_eur": s["cost_npv"], "capex_eur": s["capex"], "eac_eur_yr": s["eac"],
                 "unknown_variables": s["unknown"],
             })
-        out.sort(key=lambda d: (not d["fits"], -(d["gain"] if d["gain"] is not None else -math.inf)))
+        out.sort(key=_fitting_first)
+        return out
+
+    def _measures_from_table(self, gx: float, gy: float, static: list[tuple[str, dict[str, Any]]],
+                             ) -> list[dict[str, Any]]:
+        table = self._table
+        cells = self.cells_within(gx, gy)
+        n_fit, sums = table.rows(cells, self.state.grid.width)
+        pos = self._table_pos.get(id(table))
+        if pos is None:
+            pos = {mid: i for i, mid in enumerate(table.ids)}
+            self._table_pos = {id(table): pos}
+        n_cells = len(cells)
+        out = []
+        for mid, meta in static:
+            i = pos.get(mid)
+            if i is None:
+                continue
+            units, area, g_bio, cool, water, gain, cost, capex, eac = sums[i]
+            out.append({**meta, "fits": n_fit[i] > 0, "cells_fit": n_fit[i], "cells": n_cells, "quantity": units,
+                        "area_m2": area, "gain": gain, "gain_bio": g_bio, "cooling": cool, "water_m3": water,
+                        "cost_eur": cost, "capex_eur": capex, "eac_eur_yr": eac,
+                        "unknown_variables": table.unknown[i]})
+        out.sort(key=_fitting_first)
         return out
