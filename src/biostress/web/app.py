@@ -44,6 +44,7 @@ Lang = Annotated[str, Query(pattern="^(nl|en)$", description="Language: nl (defa
 MAX_JSON_BYTES = 256 * 1024
 MAX_PLAN_BYTES = 2 * 1024 * 1024
 PNG_HEADERS = {"Cache-Control": "public, max-age=3600"}
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
 
 def _clean_nan(o: Any) -> Any:
@@ -305,6 +306,8 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
     fast_hits = {"plot": 0, "tile": 0}  # answers of the short way (tests, monitoring)
     app.state.fast_hits = fast_hits
     app.add_middleware(HotPaths, render_plot=_fast_plot, render_tile=_fast_tile, tile_headers=PNG_HEADERS)
+    app.state.hot_paths = {"render_plot": _fast_plot, "render_tile": _fast_tile, "tile_headers": PNG_HEADERS,
+                           "extra_headers": SECURITY_HEADERS}
     app.add_middleware(_SecurityHeaders)
 
     def editor(authorization: str | None) -> User:
@@ -607,7 +610,7 @@ class _SecurityHeaders:
     """ASGI middleware adding ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin`` to every
     response (plain ASGI: no per-request task as with ``@app.middleware``)."""
 
-    _EXTRA = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"))
+    _EXTRA = tuple((k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
 
     def __init__(self, app: Any) -> None:
         self.app = app

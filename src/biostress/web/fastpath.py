@@ -41,11 +41,20 @@ class HotPaths:
     ``render_tile(layer, z, x, y, cb) -> bytes | None`` give the body or None to pass the request on."""
 
     def __init__(self, app: Any, render_plot: Callable[..., bytes | None],
-                 render_tile: Callable[..., bytes | None], tile_headers: dict[str, str]) -> None:
+                 render_tile: Callable[..., bytes | None], tile_headers: dict[str, str],
+                 extra_headers: dict[str, str] | None = None) -> None:
         self.app = app
         self.render_plot = render_plot
         self.render_tile = render_tile
-        self.tile_headers = [(k.lower().encode(), v.encode()) for k, v in tile_headers.items()]
+        extra = [(k.lower().encode(), v.encode()) for k, v in (extra_headers or {}).items()]
+        self.tile_headers = [(k.lower().encode(), v.encode()) for k, v in tile_headers.items()] + extra
+        self.json_headers = [(b"content-type", b"application/json"), *extra]
+
+    @classmethod
+    def in_front_of(cls, app: Any) -> HotPaths:
+        """The short way as the outermost layer around a :func:`biostress.web.app.create_app` app (what
+        ``biostress serve`` runs): before FastAPI's own middleware, adding the same security headers."""
+        return cls(app, **app.state.hot_paths)
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -54,7 +63,7 @@ class HotPaths:
             try:
                 if path == "/api/plot":
                     body = self._plot(scope.get("query_string", b""))
-                    headers = [(b"content-type", b"application/json")]
+                    headers = self.json_headers
                 elif path.startswith("/tiles/"):
                     body = self._tile(path, scope.get("query_string", b""))
                     headers = [(b"content-type", b"image/png"), *self.tile_headers]

@@ -56,9 +56,10 @@ def _options(run_dir: str | Path, users: str | Path | None, data_dir: str | Path
 def app_from_env() -> Any:
     """The app of one uvicorn worker process, from the options :func:`serve` put in the environment."""
     from .app import create_app
+    from .fastpath import HotPaths
 
     o = json.loads(os.environ[_ENV])
-    return create_app(o.pop("run_dir"), **o)
+    return HotPaths.in_front_of(create_app(o.pop("run_dir"), **o))
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, users: str | Path | None = None,
@@ -88,8 +89,9 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, users:
         ready()
     if workers == 1:
         from .app import create_app
+        from .fastpath import HotPaths
 
-        app = create_app(opts.pop("run_dir"), **opts)
+        app = HotPaths.in_front_of(create_app(opts.pop("run_dir"), **opts))
         uvicorn.run(app, host=host, port=int(port), log_level=log_level, proxy_headers=False, server_header=False,
                     access_log=access_log)
         return
