@@ -12,7 +12,10 @@ Latency p50/p95/max in ms, throughput and errors (non-2xx except 204, or excepti
 printed and appended to bench/RESULTS.md. Aim (issue 6): p95 < 20 ms for a lookup, < 50 ms for a tile with 64
 clients on a 2-core machine, zero errors.
 
-Usage: python bench/bench_web.py [RUN_DIR] [--clients 64] [--requests 2000] [--workers 2]
+Load generator: wrk (Debian package ``wrk``: ``apt-get install wrk``; C, two threads) when installed, else
+asyncio + httpx in this process (much slower: it then measures the client as much as the server).
+
+Usage: python bench/bench_web.py [RUN_DIR] [--clients 64] [--requests 2000] [--workers 2] [--client wrk|httpx]
 (default RUN_DIR: biostress-demo, made by ``make demo``).
 """
 
