@@ -183,7 +183,7 @@ def test_card_values_take_the_legend_class_of_the_style(run_dir, tmp_path):  # n
     for _ in range(40):
         r, c = int(rng.integers(0, g.height)), int(rng.integers(0, g.width))
         for lang in ("nl", "en"):
-            items = dict(plots._items(state.stack.array[:, r, c].tolist(), state.stack, lang))
+            items = dict(plots._items(state.stack.array[plots._stack_rows(state.stack), r, c].tolist(), lang))
             for lid in ("green_share", "landcover", "stress_class", "habitat_quality", "heat_mitigation"):
                 item = items[lid]
                 with rasterio.open(run_dir / f"{lid}.tif") as ds:

@@ -285,17 +285,23 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         fast_hits["plot"] += 1
         return body
 
+    def _tile_job(layer: str, cb: bool) -> tuple[Any, Any, tuple[str, bool]] | None:
+        """``(source, style, cache key prefix)`` of a raster layer's tiles, or None when there is no such layer."""
+        lay, src = state.layers.get(layer), state.sources.get(layer)
+        if lay is None or src is None or lay.style is None:
+            return None
+        use_cb = bool(cb and lay.style_cb is not None)
+        return src, (lay.style_cb if use_cb else lay.style), (layer, use_cb)
+
     def _fast_tile(layer: str, z: int, x: int, y: int, cb: bool) -> bytes | None:
         try:
             check_tile(z, x, y)
         except InputDataError:
             return None
-        lay, src = state.layers.get(layer), state.sources.get(layer)
-        if lay is None or src is None or lay.style is None:
+        job = _tile_job(layer, cb)
+        if job is None:
             return None
-        use_cb = bool(cb and lay.style_cb is not None)
-        style = lay.style_cb if use_cb else lay.style
-        key = (layer, use_cb, z, x, y)
+        src, style, key = job[0], job[1], (*job[2], z, x, y)
         b = tiles.get(key)
         if b is None and src.in_memory:
             b = tiles.get_or_make(key, lambda: src.render(z, x, y, style))
@@ -377,12 +383,10 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
     @app.get("/tiles/{layer}/{z}/{x}/{y}.png")
     async def raster_tile(layer: str, z: int, x: int, y: int, cb: bool = False):
         _tile_ok(z, x, y)
-        lay = state.layers.get(layer)
-        src = state.sources.get(layer)
-        if lay is None or src is None or lay.style is None:
+        job = _tile_job(layer, cb)
+        if job is None:
             raise ApiError(404, f"No raster layer {layer!r}.", "See GET /api/layers.")
-        style = lay.style_cb if cb and lay.style_cb is not None else lay.style
-        key = (layer, bool(cb and lay.style_cb is not None), z, x, y)
+        src, style, key = job[0], job[1], (*job[2], z, x, y)
         b = tiles.get(key)
         if b is None:
             def make() -> bytes:

@@ -63,10 +63,6 @@ class LayerStack:
         """The ``(rows, cols)`` array of layer ``lid`` (a view)."""
         return self.array[self.index[lid]]
 
-    def at(self, row: int, col: int) -> dict[str, float]:
-        """Every layer's value at cell ``(row, col)`` (NaN = no value)."""
-        v = np.asarray(self.array[:, row, col], dtype=np.float64)
-        return dict(zip(self.ids, v.tolist(), strict=True))
 
 
 def cache_dir_for(run_dir: Path, data_dir: Path | None) -> Path:

@@ -146,6 +146,11 @@ def _table_key(state: RunState) -> str:
     return h.hexdigest()[:20]
 
 
+def _cell(a: np.ndarray, row: int, col: int) -> float:
+    """``a[row, col]`` as a float; NaN beyond the array (a block at the grid's edge)."""
+    return float(a[row, col]) if row < a.shape[0] and col < a.shape[1] else math.nan
+
+
 def _fitting_first(d: dict[str, Any]) -> tuple[bool, float]:
     return (not d["fits"], -(d["gain"] if d["gain"] is not None else -math.inf))
 
@@ -173,7 +178,7 @@ class PlotService:
         self._table: MeasureTable | None = None
         self._names: dict[str, tuple[list[str], list[str]]] | None = None
         self._meta: dict[tuple[str, str], Any] = {}
-        self._stacked: tuple[Any, bool] | None = None
+        self._stacked: tuple[Any, list[int] | None] | None = None
         self._plans: dict[str, list[tuple]] = {}
         self._table_pos: dict[int, dict[str, int]] = {}
         self._measure_meta: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -216,17 +221,22 @@ class PlotService:
         while len(self._blocks) > self.max_blocks:
             self._blocks.popitem(last=False)
 
-    def _all_stacked(self, stack: Any) -> bool:
+    def _stack_rows(self, stack: Any) -> list[int] | None:
+        """The stack's layer index of every raster layer (in :meth:`_raster_ids` order), or None when the stack
+        lacks one of them."""
         if self._stacked is None or self._stacked[0] is not stack:
-            self._stacked = (stack, all(lid in stack for lid in self.state.sources))
+            ids = self._raster_ids()
+            self._stacked = (stack, [stack.index[lid] for lid in ids] if all(lid in stack for lid in ids) else None)
         return self._stacked[1]
 
     def _raster_ids(self) -> list[str]:
         return [lid for lid, lay in self.state.layers.items() if lay.kind == "raster" and lid in self.state.sources]
 
-    def _items(self, at: list[float], stack: Any, lang: str) -> list[tuple[str, dict[str, Any]]]:
-        """The value items of all raster layers from ``at`` (the stack's values at one cell): as :meth:`_value`
-        (same step rule as :meth:`~biostress.web.layers.Style.step_of`), from a plan made once per language."""
+    def _items(self, at: list[float], lang: str) -> list[tuple[str, dict[str, Any]]]:
+        """The value items ``{id, title, value, unit, class_label, colour}`` of the raster layers from ``at``
+        (their values at one cell, in :meth:`_raster_ids` order; NaN = no value), with the legend step of
+        :meth:`~biostress.web.layers.Style.step_of` written out here (per card it is ~90 layers: a plan of
+        their texts and steps is made once per language)."""
         plan = self._plans.get(lang)
         if plan is None:
             plan = []
@@ -234,13 +244,12 @@ class PlotService:
                 title, unit, style, steps = self._describe(lid, lang)
                 kind = None if style is None else style.kind
                 span = (style.vmax - style.vmin) if style is not None else 1.0
-                plan.append((lid, stack.index[lid], title, unit, kind, getattr(style, "vmin", 0.0), span,
+                plan.append((lid, title, unit, kind, getattr(style, "vmin", 0.0), span,
                              bool(getattr(style, "zero_transparent", False)), steps))
             self._plans[lang] = plan
         no_data = _NO_DATA[LANGS.index(lang)]
         out = []
-        for lid, i, title, unit, kind, vmin, span, zero_clear, steps in plan:
-            v = at[i]
+        for (lid, title, unit, kind, vmin, span, zero_clear, steps), v in zip(plan, at, strict=True):
             if v != v or v in (math.inf, -math.inf):
                 out.append((lid, {"id": lid, "title": title, "value": None, "unit": unit, "class_label": no_data,
                                   "colour": None}))
@@ -280,22 +289,6 @@ class PlotService:
             self._meta[key] = got
         return got
 
-    def _value(self, lid: str, row: int, col: int, lang: str, block: dict[str, np.ndarray]) -> dict[str, Any]:
-        title, unit, style, steps = self._describe(lid, lang)
-        a = block[lid]
-        try:
-            v = float(a[row][col])
-        except IndexError:  # a block at the grid's edge
-            v = math.nan
-        if not math.isfinite(v):
-            return {"id": lid, "title": title, "value": None, "unit": unit,
-                    "class_label": _NO_DATA[LANGS.index(lang)], "colour": None}
-        if style is not None and style.kind == "categorical" and v == int(v):
-            v = int(v)  # a class code
-        k = style.step_of(v) if style is not None else None
-        label, colour = steps.get(k, (None, None)) if k is not None else (None, None)
-        return {"id": lid, "title": title, "value": v, "unit": unit, "class_label": label, "colour": colour}
-
     def card(self, x: float, y: float, crs: str = "EPSG:4326", lang: str = "nl", *,
              measures: bool = True) -> dict[str, Any]:
         """The plot card of point ``(x, y)`` in ``crs`` (see the module docstring)."""
@@ -304,12 +297,13 @@ class PlotService:
         values, pressures, potential, guide, other = [], [], [], [], []
         stress: dict[str, Any] | None = None
         stack = self.state.stack
-        if stack is not None and self._all_stacked(stack):
-            at = stack.array[:, row, col].tolist()  # one read of the memory-mapped layers
-            items = self._items(at, stack, lang)
+        rows = self._stack_rows(stack) if stack is not None else None
+        if rows is not None:
+            at = stack.array[rows, row, col].tolist()  # one read of the memory-mapped layers
         else:
             block = self._values_block(row // BLOCK, col // BLOCK)
-            items = ((lid, self._value(lid, row % BLOCK, col % BLOCK, lang, block)) for lid in self._raster_ids())
+            at = [_cell(block[lid], row % BLOCK, col % BLOCK) for lid in self._raster_ids()]
+        items = self._items(at, lang)
         buckets = {"current": values, "stress": values, "pressures": pressures, "potential": potential,
                    "guide_species": guide}
         layers = self.state.layers

@@ -127,6 +127,7 @@ class Units:
         neighbours, so no unit boundary can cross the cell (units are far larger than a cell); cells on the
         grid's edge are never sure. :meth:`at`
         answers points in sure cells from the raster. Skipped above ``max_cells`` cells (memory)."""
+        from rasterio.enums import MergeAlg
         from rasterio.features import rasterize
         from scipy import ndimage
 
@@ -138,7 +139,7 @@ class Units:
                           out_shape=shape, transform=transform, fill=-1, dtype="int32")
         count = rasterize(((geom, 1) for geom in geoms if geom is not None and not geom.is_empty),
                           out_shape=shape, transform=transform, fill=0, dtype="uint8",
-                          merge_alg=__import__("rasterio").enums.MergeAlg.add)
+                          merge_alg=MergeAlg.add)
         same = ndimage.minimum_filter(index, 3, mode="nearest") == ndimage.maximum_filter(index, 3, mode="nearest")
         single = ndimage.maximum_filter(count, 3, mode="nearest") <= 1
         sure = same & single
