@@ -3,7 +3,8 @@
 The CLI (``biostress serve RUN_DIR [--host] [--port] [--users USERS.json] [--data DIR] [--workers N]``) calls
 :func:`serve`; ``--add-user`` calls :func:`biostress.web.auth.add_user`.
 
-Before the server listens, :func:`prepare` fills the caches the requests read (:mod:`biostress.web.cellcache`:
+Before the server listens, the caches the requests read are filled (by :func:`prepare`, or with one worker on
+the app it serves, so the run is read once) (:mod:`biostress.web.cellcache`:
 the raster layers in one memory-mapped file; :meth:`biostress.web.plot.PlotService.precompute`: the measures of
 every cell), printing progress; a later start of the same run reads them back at once. With ``workers`` > 1
 uvicorn starts that many processes (each opens the same cache files; the operating system shares their
@@ -83,18 +84,25 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, users:
         from ..errors import ConfigError
 
         raise ConfigError(f"--workers must be at least 1, not {workers}.")
-    prepare(run_dir, data_dir, measures=precompute, cache=cache, progress=progress)
     opts = _options(run_dir, users, data_dir, report_dir, geocoder_url, cache)
-    if ready is not None:
-        ready()
-    if workers == 1:
+    if workers == 1:  # one process: prepare the caches on the app it serves (the run is read once)
         from .app import create_app
+        from .cellcache import cache_dir_for
         from .fastpath import HotPaths
 
-        app = HotPaths.in_front_of(create_app(opts.pop("run_dir"), **opts))
-        uvicorn.run(app, host=host, port=int(port), log_level=log_level, proxy_headers=False, server_header=False,
-                    access_log=access_log)
+        app = create_app(opts.pop("run_dir"), **opts, warm=not precompute, progress=progress)
+        if precompute:
+            state = app.state.run
+            app.state.plots.precompute(cache_dir_for(state.run_dir, Path(data_dir).resolve() if data_dir else None),
+                                       progress=progress)
+        if ready is not None:
+            ready()
+        uvicorn.run(HotPaths.in_front_of(app), host=host, port=int(port), log_level=log_level, proxy_headers=False,
+                    server_header=False, access_log=access_log)
         return
+    prepare(run_dir, data_dir, measures=precompute, cache=cache, progress=progress)
+    if ready is not None:
+        ready()
     os.environ[_ENV] = json.dumps(opts)
     uvicorn.run("biostress.web.serve:app_from_env", factory=True, workers=int(workers), host=host, port=int(port),
                 log_level=log_level, proxy_headers=False, server_header=False, access_log=access_log)
