@@ -256,12 +256,17 @@ class RasterSource:
         x0, y0, x1, y1 = self.bounds_3857
         return not (b[2] <= x0 or b[0] >= x1 or b[3] <= y0 or b[1] >= y1)
 
-    def _dataset_for(self, pixel_src: float) -> Any:
-        """The full-resolution dataset or the coarsest overview whose cell is <= ``pixel_src``."""
+    def _overview_level(self, pixel_src: float) -> int:
+        """The coarsest overview whose cell is <= ``pixel_src`` (-1: full resolution)."""
         level = -1
         for i, f in enumerate(self.factors):
             if self.cell * f <= pixel_src * 1.0001:
                 level = i
+        return level
+
+    def _dataset_for(self, pixel_src: float) -> Any:
+        """The full-resolution dataset or the coarsest overview whose cell is <= ``pixel_src``."""
+        level = self._overview_level(pixel_src)
         if level < 0 or self.path is None:
             return self._ds
         d = self._ovr.get(level)
@@ -280,7 +285,7 @@ class RasterSource:
         cy = (b[1] + b[3]) / 2
         sx, _ = self._to_src.transform([b[0], b[2]], [cy, cy])
         pixel_src = abs(sx[1] - sx[0]) / size
-        if self._cells is not None and not any(self.cell * f <= pixel_src * 1.0001 for f in self.factors):
+        if self._cells is not None and self._overview_level(pixel_src) < 0:
             from .cellcache import tile_cells
 
             got = tile_cells(self._grid, self._to_src, b, size)
