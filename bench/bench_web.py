@@ -3,7 +3,10 @@
 Starts ``biostress serve RUN`` in its own process (uvicorn, one worker), waits until it answers, then
 lets C concurrent clients (asyncio + httpx, keep-alive) send N requests each kind:
 
-* plot lookup  ``GET /api/plot?x=&y=&crs=EPSG:28992`` at random points inside the area (seeded);
+* plot lookup  ``GET /api/plot?x=&y=&crs=EPSG:28992&compact=true`` at random points inside the area (seeded):
+  the request the map sends when a user clicks (the card without the layer and measure texts, which the map
+  has already; ~7 KB for Dordrecht);
+* plot lookup, full card: the same points without ``compact`` (the card with all texts, ~39 KB);
 * raster tiles ``GET /tiles/{layer}/{z}/{x}/{y}.png`` over the area at zoom 13-16, several layers;
 * unit tiles   ``GET /tiles/units/buurt/{z}/{x}/{y}.pbf``.
 
@@ -67,6 +70,7 @@ def _requests(run_dir: Path, info: dict, n: int, seed: int = 7) -> dict[str, lis
     xs = g.x0 + (cc[pick] + rng.uniform(0.05, 0.95, n)) * g.cell  # inside the cell, not on its edge
     ys = g.y1 - (rr[pick] + rng.uniform(0.05, 0.95, n)) * g.cell
     plot = [f"/api/plot?x={x:.2f}&y={y:.2f}&crs=EPSG:28992" for x, y in zip(xs, ys, strict=True)]
+    compact = [p + "&compact=true" for p in plot]  # what the map asks for (app.js loadPlot)
     w, s, e, nn = info["bounds_wgs84"]
     layers = [x for x in ("landcover", "stress_class", "green_share", "habitat_quality", "heat_mitigation")]
     tiles, units = [], []
@@ -77,7 +81,7 @@ def _requests(run_dir: Path, info: dict, n: int, seed: int = 7) -> dict[str, lis
             tx, ty = int(rng.integers(x0, x1 + 1)), int(rng.integers(y0, y1 + 1))
             tiles.append(f"/tiles/{layers[int(rng.integers(0, len(layers)))]}/{z}/{tx}/{ty}.png")
             units.append(f"/tiles/units/buurt/{z}/{tx}/{ty}.pbf")
-    return {"plot lookup": plot, "raster tile": tiles, "unit tile": units}
+    return {"plot lookup": compact, "plot lookup, full card": plot, "raster tile": tiles, "unit tile": units}
 
 
 async def _load(base: str, paths: list[str], clients: int) -> tuple[np.ndarray, int, float]:

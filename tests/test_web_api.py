@@ -936,3 +936,201 @@ def test_streets_and_managed_objects_as_vector_tiles(run_dir, tmp_path):
     assert [f["properties"] for f in feats] == [{"id": 7, "area_m2": 5000.0, "green_share_mean": 0.5}]
     t13 = mercantile.tile(lon, lat, 13)
     assert got["parks"].render(13, t13.x, t13.y) == b""
+
+
+# ------------------------------------------------------------------------------------------------------
+# the compact plot card and the compiled loops behind the cards
+# ------------------------------------------------------------------------------------------------------
+
+def test_disc_loops_equal_numpy_and_a_brute_force_count():
+    """biostress.web.disc: the compiled measure sums over the cells within a radius equal a brute-force loop
+    over every cell of the grid (and the NumPy version), for random sparse tables, points (also off the grid)
+    and radii (also 0: the cell holding the point); the compiled legend entries equal the NumPy ones."""
+    from biostress.web.disc import (
+        disc_cells,
+        disc_totals,
+        disc_totals_numpy,
+        legend_entries,
+        legend_entries_numpy,
+    )
+
+    rng = np.random.default_rng(5)
+    height, width, m, k = 23, 31, 6, 9
+    x0, y1, cell = 1000.0, 5000.0, 10.0
+    fits = rng.random((height * width, m)) < 0.3
+    cell_of_entry, measure_of_entry = np.nonzero(fits)
+    keys = (cell_of_entry * m + measure_of_entry).astype(np.int64)
+    values = rng.normal(size=(keys.size, k)).astype(np.float32)
+    values[rng.random(values.shape) < 0.15] = np.nan
+    starts = np.searchsorted(keys, np.arange(height * width + 1, dtype=np.int64) * m)
+    entry = {int(key): i for i, key in enumerate(keys)}
+    checked = 0
+    for _ in range(300):
+        gx, gy = x0 + rng.uniform(-25, width * cell + 25), y1 - rng.uniform(-25, height * cell + 25)
+        radius = float(rng.choice([0.0, 4.0, 25.0, 37.5]))
+        count, n_fit, sums = disc_totals(starts, keys, values, m, x0, y1, cell, width, height, gx, gy, radius)
+        r, c = math.floor((y1 - gy) / cell), math.floor((gx - x0) / cell)
+        if not (0 <= r < height and 0 <= c < width):
+            assert count == 0 and n_fit.sum() == 0 and np.isnan(sums).all()
+            assert disc_cells(x0, y1, cell, width, height, gx, gy, radius).size == 0
+            continue
+        near = [(i, j) for i in range(height) for j in range(width)
+                if math.hypot(x0 + (j + 0.5) * cell - gx, y1 - (i + 0.5) * cell - gy) <= radius + 1e-9] or [(r, c)]
+        want_n = np.zeros(m, int)
+        want = np.zeros((m, k))
+        has = np.zeros((m, k), bool)
+        for i, j in near:
+            for mm in range(m):
+                e = entry.get((i * width + j) * m + mm)
+                if e is None:
+                    continue
+                want_n[mm] += 1
+                for col in range(k):
+                    if math.isfinite(values[e, col]):
+                        want[mm, col] += float(values[e, col])
+                        has[mm, col] = True
+        want[~has] = np.nan
+        assert count == len(near)
+        np.testing.assert_array_equal(n_fit, want_n)
+        np.testing.assert_allclose(sums, want, rtol=1e-12, atol=1e-12, equal_nan=True)
+        flat = disc_cells(x0, y1, cell, width, height, gx, gy, radius)
+        assert flat.tolist() == [i * width + j for i, j in near]
+        n2, s2 = disc_totals_numpy(starts, keys, values, m, flat)
+        np.testing.assert_array_equal(n2, want_n)
+        np.testing.assert_allclose(s2, want, rtol=1e-12, atol=1e-12, equal_nan=True)
+        checked += 1
+    assert checked > 200
+    # legend entries: 3 ramps (one hiding zeros) and 2 class tables, values at and beside every edge
+    vmin, span = np.array([0.0, -1.0, 0.0, 0.0, 0.0]), np.array([1.0, 2.0, 50.0, 1.0, 1.0])
+    ramp, zero = np.array([True, True, True, False, False]), np.array([False, True, False, True, False])
+    codes, offset = np.array([0, 0, 0, 4, 3]), np.array([0, 0, 0, 1, 5])
+    lut = np.array([-1, -1, 0, -1, 1, 0, 1, 2], np.int64)  # table 1: codes 1, 3; table 2: codes 0, 1, 2
+    probes = np.array([-0.1, 0.0, 0.19999, 0.2, 0.5, 0.99, 1.0, 1.5, 2.0, 2.5, 3.0, 1e-10, np.nan, np.inf, -2.0])
+    for v in probes:
+        at = np.full(5, v, np.float32)
+        got = legend_entries(at, vmin, span, ramp, zero, codes, offset, lut, 5)
+        np.testing.assert_array_equal(got, legend_entries_numpy(at, vmin, span, ramp, zero, codes, offset, lut, 5))
+        f = float(np.float32(v))
+        if math.isfinite(f):  # by hand: floor((v - vmin) / span * 5) clipped to 0..4
+            assert got[0] == min(max(math.floor(f * 5), 0), 4)
+            assert got[1] == (-1 if abs(f) < 1e-9 else min(max(math.floor((f + 1) / 2 * 5), 0), 4))
+            whole = abs(f - round(f)) < 1e-6
+            assert got[3] == ({1: 0, 3: 1}.get(round(f), -1) if whole and abs(f) >= 1e-9 else -1)
+            assert got[4] == ({0: 0, 1: 1, 2: 2}.get(round(f), -1) if whole else -1)
+        else:
+            assert (got == -1).all()
+
+
+def _wait_for_cards(app, seconds: float = 300.0) -> None:
+    t0 = time.monotonic()
+    while not app.state.plots.fast:
+        assert time.monotonic() - t0 < seconds, "the measure table was not ready in time"
+        time.sleep(0.2)
+
+
+def _join_compact(d: dict, layers: list[dict], measures: list[dict], lang: str) -> dict:
+    """The compact card joined with /api/layers and /api/measures, written from docs/web.md ("Plot card")."""
+    by_layer = {lay["id"]: lay for lay in layers}
+    by_measure = {m["id"]: m for m in measures}
+    no_data = {"nl": "geen gegevens", "en": "no data"}[lang]
+
+    def item(t: list) -> dict:
+        lid, v, k = t
+        lay = by_layer[lid]
+        e = None if k is None else lay["legend"][k]
+        return {"id": lid, "title": lay["title"], "value": v, "unit": lay["unit"],
+                "class_label": no_data if v is None else (e["label"] if e else None),
+                "colour": e["colour"] if e else None}
+
+    out = {k: v for k, v in d.items() if k not in ("compact", "cells", "measure_fields", "measure_ids",
+                                                     "unknown_variables")}
+    for key in ("values", "pressures", "opportunities", "guide_species"):
+        out[key] = [item(t) for t in d[key]]
+    pot = [item(t) for t in d["potential"]]
+    out["potential"] = {"values": pot, "landcover": next((v for v in pot if v["id"] == "potential_landcover"), None)}
+    if d["stress_class"] is not None:
+        s = item(d["stress_class"])
+        k = d["stress_class"][2]
+        cb = None if k is None else by_layer["stress_class"]["legend_cb"][k]["colour"]
+        out["stress_class"] = {**s, "label": s["class_label"], "colour_cb": cb}
+    if d["measures"] is not None:
+        out["measures"] = []
+        for mid, row in zip(d["measure_ids"], d["measures"], strict=True):
+            m = by_measure[mid]
+            nums = dict(zip(d["measure_fields"], row, strict=True))
+            out["measures"].append({"id": mid, "name": m["name"], "explain": m["explain"], "unit": m["unit"],
+                                    "subsidies": [{k: s[k] for k in ("programme", "region", "per", "amount_eur",
+                                                                     "share", "max_eur", "valid_until", "condition",
+                                                                     "ev")} for s in m["subsidies"]],
+                                    "guide_species": m["guide_species"], **nums, "fits": nums["cells_fit"] > 0,
+                                    "cells": d["cells"], "unknown_variables": d["unknown_variables"].get(mid, [])})
+    return out
+
+
+def _same_card(got, want, path: str = "card") -> None:
+    """Equal, numbers at float32 precision (the compact card's): the stored layers are float32."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), (path, set(got) ^ set(want))
+        for k in want:
+            _same_card(got[k], want[k], f"{path}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), path
+        for i, (a, b) in enumerate(zip(got, want, strict=True)):
+            _same_card(a, b, f"{path}[{i}]")
+    elif isinstance(want, float) or (isinstance(want, int) and not isinstance(want, bool) and isinstance(got, float)):
+        assert got is not None and np.float32(got) == pytest.approx(np.float32(want), rel=2e-7, abs=1e-30), path
+    else:
+        assert got == want, (path, got, want)
+
+
+def test_compact_card_joined_with_the_layer_and_measure_texts_is_the_card(env, client, run_dir):
+    """GET /api/plot?compact=true (what the map asks for) joined with /api/layers and /api/measures as
+    docs/web.md describes gives the full card, for many points, both languages, with and without measures;
+    it is less than a third of the bytes."""
+    _wait_for_cards(env["app"])
+    info = client.get("/api/info").json()
+    w, s, e, n = info["bounds_wgs84"]
+    rng = np.random.default_rng(17)
+    fitting = 0
+    for i in range(16):
+        lon, lat = w + rng.uniform(0.1, 0.9) * (e - w), s + rng.uniform(0.1, 0.9) * (n - s)
+        lang = ("nl", "en")[i % 2]
+        layers = client.get(f"/api/layers?lang={lang}").json()
+        measures = client.get(f"/api/measures?lang={lang}").json()
+        for extra in ("", "&measures=false"):
+            full = client.get(f"/api/plot?x={lon}&y={lat}&lang={lang}{extra}")
+            compact = client.get(f"/api/plot?x={lon}&y={lat}&lang={lang}{extra}&compact=true")
+            if full.status_code == 404:  # a point outside the area: both say so
+                assert compact.status_code == 404
+                continue
+            assert full.status_code == compact.status_code == 200
+            assert 3 * len(compact.content) < len(full.content)
+            d = compact.json()
+            assert d["compact"] == 1
+            _same_card(_join_compact(d, layers, measures, lang), full.json())
+            fitting += sum(1 for m in full.json()["measures"] or [] if m["fits"])
+    assert fitting > 0
+
+
+def test_compact_card_from_the_blocks_equals_the_one_from_the_table(env, run_dir):
+    """Before the measure table is ready a card's measures come from the 32 x 32 blocks: the compact card is
+    the same either way (numbers at float32 precision)."""
+    from biostress.web.plot import PlotService
+
+    state = env["app"].state.run
+    _wait_for_cards(env["app"])
+    blocks = PlotService(state)
+    g = state.grid
+    rng = np.random.default_rng(23)
+    for _ in range(6):
+        x, y = g.x0 + rng.uniform(30, g.width * g.cell - 30), g.y1 - rng.uniform(30, g.height * g.cell - 30)
+        a = env["app"].state.plots.card_compact(x, y, state.grid.crs, "en")
+        b = blocks.card_compact(x, y, state.grid.crs, "en")
+        assert a["measure_fields"] == b["measure_fields"] and a["cells"] == b["cells"]
+        assert a["unknown_variables"] == b["unknown_variables"]
+        assert sorted(a["measure_ids"]) == sorted(b["measure_ids"])
+        rows_b = dict(zip(b["measure_ids"], b["measures"].tolist(), strict=True))
+        for mid, row in zip(a["measure_ids"], a["measures"].tolist(), strict=True):
+            np.testing.assert_allclose(row, rows_b[mid], rtol=1e-5, atol=1e-3, equal_nan=True, err_msg=mid)
+        assert [a[k] for k in ("values", "pressures", "potential")] == [b[k] for k in ("values", "pressures",
+                                                                                        "potential")]

@@ -41,6 +41,7 @@ from PIL import Image
 from pyproj import Transformer
 
 from biostress.stresstest import load_classes
+from test_web_api import _same_card  # noqa: E402  (numbers at the compact card's float32 precision)
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 pytest.importorskip("fastapi", reason="the web backend needs fastapi")
@@ -490,6 +491,10 @@ def test_click_a_plot_then_propose_a_measure(app, run_dir, server):
     """A click on the map opens the card of that spot (its values = the rasters there) and the unit popup; the
     participation form stores a pending proposal (checked in the server's SQLite file)."""
     page = app.page
+    t0 = time.monotonic()
+    while not api(server, "/api/info").get("plot_cards_ready"):  # cards from the measure table: same numbers twice
+        assert time.monotonic() - t0 < 300, "the plot cards were not ready in time"
+        time.sleep(0.5)
     with rasterio.open(run_dir / "green_share.tif") as ds:
         gs = ds.read(1)
     rows, cols = np.nonzero(np.isfinite(gs) & (gs > 0.05) & (gs < 0.95))
@@ -500,11 +505,20 @@ def test_click_a_plot_then_propose_a_measure(app, run_dir, server):
         const r = m.getCanvas().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""", [lon, lat])
     with page.expect_response(lambda r: "/api/plot" in r.url) as plot:
         page.mouse.click(px[0], px[1])
-    card = plot.value.json()
+    assert "compact=true" in plot.value.url and plot.value.json()["compact"] == 1  # the lean card
     page.wait_for_selector("#plot-card li[data-id=green_share]")
     shown = page.inner_text("#plot-card li[data-id=green_share] .v")
     assert abs(pct(shown) - 100 * float(gs[rows[k], cols[k]])) <= 0.51
     assert page.is_visible(".maplibregl-popup")
+    # the map joins the compact card with the layer and measure texts it has: the full card, rendered the same
+    full_url = plot.value.url.replace("&compact=true", "")
+    full = page.evaluate("async (u) => (await fetch(u)).json()", full_url)
+    card = page.evaluate("window.biostress.state.plot")
+    _same_card(card, full)
+    shown_text = page.inner_text("#plot-card")
+    page.evaluate("(d) => window.biostress.renderPlot(d, null)", full)
+    assert page.inner_text("#plot-card") == shown_text
+    page.evaluate("(d) => window.biostress.renderPlot(d, null)", card)
     # the measures: the fitting ones come first, each with a cost or gain line and a scenario button
     fitting = [m for m in card["measures"] if m["fits"]]
     shown_measures = page.eval_on_selector_all("#plot-card .measure-card h4", "els => els.map(e => e.textContent)")

@@ -136,7 +136,8 @@ def test_short_way_answers_as_the_routes(run_dir, tmp_path):  # noqa: F811
     info = client.get("/api/info").json()
     lon, lat = info["center"]
     hits = app.state.fast_hits
-    for q in (f"x={lon}&y={lat}", f"x={lon}&y={lat}&lang=en&measures=false", f"x={lon}&y={lat}&measures=0"):
+    for q in (f"x={lon}&y={lat}", f"x={lon}&y={lat}&lang=en&measures=false", f"x={lon}&y={lat}&measures=0",
+              f"x={lon}&y={lat}&compact=true", f"x={lon}&y={lat}&lang=en&compact=1&measures=false"):
         before = hits["plot"]
         fast = client.get(f"/api/plot?{q}")
         assert hits["plot"] == before + 1  # answered by the short way
@@ -160,6 +161,7 @@ def test_short_way_answers_as_the_routes(run_dir, tmp_path):  # noqa: F811
     assert client.get("/api/plot?x=1_000&y=2").status_code != 200
     assert client.get(f"/api/plot?x={lon}&y={lat}&lang=de").status_code == 422
     assert client.get(f"/api/plot?x={lon}&y={lat}&crs=EPSG:3035").status_code == 400
+    assert client.get(f"/api/plot?x={lon}&y={lat}&compact=maybe").status_code == 422
     assert client.get("/tiles/stress_class/3/8/0.png").status_code == 404
     assert client.get("/tiles/no_such_layer/3/0/0.png").status_code == 404
     assert client.get(f"/tiles/stress_class/16/{t.x}/{t.y}.png?cb=maybe").status_code == 422

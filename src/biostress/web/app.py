@@ -275,11 +275,12 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(e, AuthError) and e.status == 401 else None
         return JSONResponse({"error": e.message, "hint": e.hint}, status_code=_status_of(e), headers=headers)
 
-    def _fast_plot(x: float, y: float, crs: str, lang: str, measures: bool) -> bytes | None:
+    def _fast_plot(x: float, y: float, crs: str, lang: str, measures: bool, compact: bool) -> bytes | None:
         if not plots.fast:
             return None
         try:
-            body = json_bytes(plots.card(x, y, crs, lang, measures=measures))
+            card = plots.card_compact if compact else plots.card
+            body = json_bytes(card(x, y, crs, lang, measures=measures))
         except BiostressError:
             return None  # the route answers it
         fast_hits["plot"] += 1
@@ -407,10 +408,12 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         return Response(b, media_type="application/geo+json")
 
     @app.get("/api/plot")
-    async def plot(x: float, y: float, crs: str = "EPSG:4326", lang: Lang = "nl", measures: bool = True):
-        if plots.fast:  # ~1 ms from the caches: right here, no thread hand-off
-            return FastJSON(plots.card(x, y, crs, lang, measures=measures))
-        return FastJSON(await run_in_threadpool(plots.card, x, y, crs, lang, measures=measures))
+    async def plot(x: float, y: float, crs: str = "EPSG:4326", lang: Lang = "nl", measures: bool = True,
+                   compact: bool = False):
+        card = plots.card_compact if compact else plots.card
+        if plots.fast:  # well under 1 ms from the caches: right here, no thread hand-off
+            return FastJSON(card(x, y, crs, lang, measures=measures))
+        return FastJSON(await run_in_threadpool(card, x, y, crs, lang, measures=measures))
 
     report_lock = threading.Lock()
     reports = LRUBytes(64 * 1024 * 1024)

@@ -4,7 +4,7 @@ FastAPI spends about 0.3 ms per request on routing, parameter validation and bui
 a plot card itself takes about 0.6 ms and a cached tile nothing. :class:`HotPaths` is plain ASGI middleware
 in front of the app: it answers
 
-* ``GET /api/plot?x=&y=[&crs=][&lang=][&measures=]`` when the plot cards are served from the caches
+* ``GET /api/plot?x=&y=[&crs=][&lang=][&measures=][&compact=]`` when the plot cards are served from the caches
   (:attr:`biostress.web.plot.PlotService.fast`), and
 * ``GET /tiles/{layer}/{z}/{x}/{y}.png[?cb=]`` when the tile is in the tile cache or drawn from the
   memory-mapped layers,
@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 __all__ = ["HotPaths"]
 
 _TILE = re.compile(r"^/tiles/([A-Za-z0-9_]+)/(\d{1,2})/(\d{1,9})/(\d{1,9})\.png$")
-_PLOT_KEYS = {"x", "y", "crs", "lang", "measures"}
+_PLOT_KEYS = {"x", "y", "crs", "lang", "measures", "compact"}
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -37,8 +37,8 @@ def _bool(v: str) -> bool | None:
 
 
 class HotPaths:
-    """ASGI middleware: see the module docstring. ``render_plot(x, y, crs, lang, measures) -> bytes | None`` and
-    ``render_tile(layer, z, x, y, cb) -> bytes | None`` give the body or None to pass the request on."""
+    """ASGI middleware: see the module docstring. ``render_plot(x, y, crs, lang, measures, compact)`` and
+    ``render_tile(layer, z, x, y, cb)`` give the body (bytes) or None to pass the request on."""
 
     def __init__(self, app: Any, render_plot: Callable[..., bytes | None],
                  render_tile: Callable[..., bytes | None], tile_headers: dict[str, str],
@@ -88,9 +88,10 @@ class HotPaths:
             return None
         lang = q.get("lang", "nl")
         measures = _bool(q.get("measures", "true"))
-        if lang not in ("nl", "en") or measures is None:
+        compact = _bool(q.get("compact", "false"))
+        if lang not in ("nl", "en") or measures is None or compact is None:
             return None
-        return self.render_plot(x, y, q.get("crs", "EPSG:4326"), lang, measures)
+        return self.render_plot(x, y, q.get("crs", "EPSG:4326"), lang, measures, compact)
 
     def _tile(self, path: str, qs: bytes) -> bytes | None:
         m = _TILE.match(path)

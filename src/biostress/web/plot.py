@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputDataError
+from .disc import compile_kernels, disc_cells, disc_totals, disc_totals_numpy, legend_entries
 from .layers import LANGS, N_STEPS
 from .state import RunState
 
@@ -55,8 +56,8 @@ _NO_DATA = ("geen gegevens", "no data")
 @dataclass
 class MeasureTable:
     """The measure layers of a whole run where each measure fits, sorted by ``key = (row x width + col) x
-    measures + measure position`` (the fitting measures of one cell lie together: two
-    :func:`numpy.searchsorted` per cell find them); ``values[i]`` = the layers of :data:`KEEP` after ``fits``
+    measures + measure position`` (the fitting measures of one cell lie together, from ``starts[cell]`` to
+    ``starts[cell + 1]``: compressed sparse rows); ``values[i]`` = the layers of :data:`KEEP` after ``fits``
     at ``keys[i]`` (float32)."""
 
     ids: list[str]
@@ -64,32 +65,37 @@ class MeasureTable:
     cells: int  # rows x cols of the grid
     keys: np.ndarray  # int64, sorted
     values: np.ndarray  # float32 (n, len(KEEP) - 1)
+    starts: np.ndarray | None = None  # int64 (cells + 1): first entry of each cell (made on first use)
 
-    def rows(self, cells: list[tuple[int, int]], width: int) -> tuple[list[int], list[list[float | None]]]:
-        """Per measure (table order): the number of ``cells`` where it fits, and the sums of the layers of
-        :data:`KEEP` after ``fits`` over them (None where no fitting cell has a value)."""
-        flat = np.array([r * width + c for r, c in cells], dtype=np.int64)
-        m, k = len(self.ids), self.values.shape[1]
-        lo = np.searchsorted(self.keys, flat * m)
-        hi = np.searchsorted(self.keys, flat * m + m)
-        n = hi - lo
-        rows = np.repeat(lo - np.concatenate(([0], np.cumsum(n)[:-1])), n) + np.arange(int(n.sum()))
-        mi = self.keys[rows] % m  # the measure of each fitting cell
-        v = self.values[rows].astype(np.float64)  # (hits, k)
-        finite = np.isfinite(v)
-        n_fit = np.bincount(mi, minlength=m).tolist()
-        s = np.zeros((m, k))
-        has = np.zeros((m, k), bool)
-        if rows.size:
-            np.add.at(s, mi, np.where(finite, v, 0.0))
-            np.logical_or.at(has, mi, finite)
-        sums = [[v if h else None for v, h in zip(row, hrow, strict=True)]
-                for row, hrow in zip(s.tolist(), has.tolist(), strict=True)]
-        return n_fit, sums
+    def cell_starts(self) -> np.ndarray:
+        """``starts`` (made once: one :func:`numpy.searchsorted` of all cells)."""
+        if self.starts is None:
+            self.starts = np.searchsorted(self.keys, np.arange(self.cells + 1, dtype=np.int64) * len(self.ids))
+        return self.starts
+
+    def totals(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per measure (table order): the number of cells ``flat`` (``row x width + col``, int64) where it
+        fits (int64) and the sums of the layers of :data:`KEEP` after ``fits`` over them (float64 (measures,
+        layers); NaN where no fitting cell has a value)."""
+        return disc_totals_numpy(self.cell_starts(), self.keys, self.values, len(self.ids), flat)
+
+    def around(self, grid: Any, gx: float, gy: float, radius: float) -> tuple[int, np.ndarray, np.ndarray]:
+        """``(cells, n_fit, sums)``: :meth:`totals` over the cells whose centre lies within ``radius`` of
+        ``(gx, gy)`` on ``grid`` (:func:`biostress.web.disc.disc_totals`: one compiled loop)."""
+        return disc_totals(self.cell_starts(), self.keys, self.values, len(self.ids), grid.x0, grid.y1,
+                           grid.cell, grid.width, grid.height, gx, gy, radius)
+
+    @staticmethod
+    def rows(n_fit: np.ndarray, s: np.ndarray) -> tuple[list[int], list[list[float | None]]]:
+        """:meth:`totals` as lists, None for NaN."""
+        none = [None] * s.shape[1]  # a measure that fits nowhere here: no sums (shared, read only)
+        sums = [none if not f else [None if x != x else x for x in row]
+                for f, row in zip(n_fit.tolist(), s.tolist(), strict=True)]
+        return n_fit.tolist(), sums
 
     def sums(self, cells: list[tuple[int, int]], width: int) -> dict[str, dict[str, Any]]:
         """As :meth:`PlotService.measure_sums` for ``cells``."""
-        n_fit, sums = self.rows(cells, width)
+        n_fit, sums = self.rows(*self.totals(np.array([r * width + c for r, c in cells], np.int64).reshape(-1)))
         n_cells, names = len(cells), KEEP[1:]
         return {mid: {"cells": n_cells, "cells_fit": n_fit[i], "unknown": self.unknown[i],
                       **dict(zip(names, sums[i], strict=True))} for i, mid in enumerate(self.ids)}
@@ -155,6 +161,25 @@ def _fitting_first(d: dict[str, Any]) -> tuple[bool, float]:
     return (not d["fits"], -(d["gain"] if d["gain"] is not None else -math.inf))
 
 
+#: the numbers of a measure row in :meth:`PlotService.card_compact` (after the measure id)
+MEASURE_FIELDS = ("cells_fit", "quantity", "area_m2", "gain", "gain_bio", "cooling", "water_m3", "cost_eur",
+                  "capex_eur", "eac_eur_yr")
+
+
+#: the column of :meth:`MeasureTable.totals` (= :data:`KEEP` after ``fits``) of each measure field after cells_fit
+_FIELD_COLUMNS = [KEEP[1:].index(k) for k in ("units", "area_m2", "gain", "gain_bio", "cooling", "water_m3",
+                                              "cost_npv", "capex", "eac")]
+
+
+def _legend_steps(at: np.ndarray, plan: dict[str, Any]) -> list[int | None]:
+    """Legend entry of each value of ``at`` (see :meth:`PlotService._compact_plan`; the rule of
+    :meth:`PlotService._items`): ramps by equal steps from ``vmin`` (clipped to the first and last), class
+    tables by the position of the class code (whole values only); None = not drawn."""
+    k = legend_entries(at, plan["vmin"], plan["span"], plan["ramp"], plan["zero"], plan["codes"], plan["offset"],
+                       plan["lut"], N_STEPS)
+    return [None if x < 0 else x for x in k.tolist()]
+
+
 class PointOutside(InputDataError):
     """The point lies outside the run's area."""
 
@@ -180,6 +205,7 @@ class PlotService:
         self._meta: dict[tuple[str, str], Any] = {}
         self._stacked: tuple[Any, list[int] | None] | None = None
         self._plans: dict[str, list[tuple]] = {}
+        self._compact: dict[str, Any] | None = None
         self._table_pos: dict[int, dict[str, int]] = {}
         self._measure_meta: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
@@ -289,50 +315,161 @@ class PlotService:
             self._meta[key] = got
         return got
 
-    def card(self, x: float, y: float, crs: str = "EPSG:4326", lang: str = "nl", *,
-             measures: bool = True) -> dict[str, Any]:
-        """The plot card of point ``(x, y)`` in ``crs`` (see the module docstring)."""
-        gx, gy, row, col = self.locate(x, y, crs)
-        lon, lat = self.state.to_wgs84(gx, gy)
-        values, pressures, potential, guide, other = [], [], [], [], []
-        stress: dict[str, Any] | None = None
+    def _at(self, row: int, col: int) -> np.ndarray:
+        """The values of all raster layers (:meth:`_raster_ids` order) at cell ``(row, col)``: float32,
+        NaN = no value; one read of the memory-mapped layers when they are attached."""
         stack = self.state.stack
         rows = self._stack_rows(stack) if stack is not None else None
         if rows is not None:
-            at = stack.array[rows, row, col].tolist()  # one read of the memory-mapped layers
-        else:
-            block = self._values_block(row // BLOCK, col // BLOCK)
-            at = [_cell(block[lid], row % BLOCK, col % BLOCK) for lid in self._raster_ids()]
-        items = self._items(at, lang)
-        buckets = {"current": values, "stress": values, "pressures": pressures, "potential": potential,
-                   "guide_species": guide}
-        layers = self.state.layers
-        for lid, item in items:
-            lay = layers[lid]
-            if lid == "stress_class":
-                v = item["value"]
-                cls = next((c for c in self.state.classes if v is not None and c.code == int(round(v))), None)
-                stress = {**item, "label": item["class_label"], "colour_cb": cls.colour_cb if cls else None}
-                continue
-            buckets.get(lay.group, other).append(item)
+            return stack.array[rows, row, col]
+        block = self._values_block(row // BLOCK, col // BLOCK)
+        return np.array([_cell(block[lid], row % BLOCK, col % BLOCK) for lid in self._raster_ids()], np.float32)
+
+    def _head(self, gx: float, gy: float, row: int, col: int, lang: str) -> dict[str, Any]:
+        """What a card says about the place itself: coordinates, cell, area units, report link."""
+        lon, lat = self.state.to_wgs84(gx, gy)
         g = self.state.grid
         units = self._units(gx, gy)
-        out: dict[str, Any] = {
+        return {
             "x": lon, "y": lat, "crs": "EPSG:4326",
             "x_run": gx, "y_run": gy, "crs_run": g.crs,
             "cell": {"row": row, "col": col, "size_m": g.cell,
                      "centre": [g.x0 + (col + 0.5) * g.cell, g.y1 - (row + 0.5) * g.cell]},
             "buurt": self._unit(gx, gy, units), "units": units,
-            "values": values, "stress_class": stress, "pressures": pressures,
+            "radius_m": self.radius_m, "report_url": self._report_url(lon, lat, lang), "lang": lang,
+        }
+
+    def _bucket(self, lid: str) -> str:
+        """The card section of raster layer ``lid``."""
+        if lid == "stress_class":
+            return "stress_class"
+        return {"current": "values", "stress": "values", "pressures": "pressures", "potential": "potential",
+                "guide_species": "guide_species"}.get(self.state.layers[lid].group, "opportunities")
+
+    def card(self, x: float, y: float, crs: str = "EPSG:4326", lang: str = "nl", *,
+             measures: bool = True) -> dict[str, Any]:
+        """The plot card of point ``(x, y)`` in ``crs`` (see the module docstring)."""
+        gx, gy, row, col = self.locate(x, y, crs)
+        out = self._head(gx, gy, row, col, lang)
+        buckets: dict[str, list[dict[str, Any]]] = {"values": [], "pressures": [], "potential": [],
+                                                    "opportunities": [], "guide_species": []}
+        stress: dict[str, Any] | None = None
+        for lid, item in self._items(self._at(row, col).tolist(), lang):
+            b = self._bucket(lid)
+            if b == "stress_class":
+                v = item["value"]
+                cls = next((c for c in self.state.classes if v is not None and c.code == int(round(v))), None)
+                stress = {**item, "label": item["class_label"], "colour_cb": cls.colour_cb if cls else None}
+                continue
+            buckets[b].append(item)
+        potential = buckets["potential"]
+        out.update({
+            "values": buckets["values"], "stress_class": stress, "pressures": buckets["pressures"],
             "potential": {"values": potential,
                           "landcover": next((v for v in potential if v["id"] == "potential_landcover"), None)},
-            "opportunities": other, "guide_species": guide,
-            "radius_m": self.radius_m,
+            "opportunities": buckets["opportunities"], "guide_species": buckets["guide_species"],
             "measures": self.measures(gx, gy, lang) if measures else None,
-            "report_url": self._report_url(lon, lat, lang),
-            "lang": lang,
-        }
+        })
         return out
+
+    def card_compact(self, x: float, y: float, crs: str = "EPSG:4326", lang: str = "nl", *,
+                     measures: bool = True) -> dict[str, Any]:
+        """The plot card of :meth:`card` without what does not depend on the place (what the map asks for:
+        ~1/5 of the bytes). The texts come from ``GET /api/layers`` and ``GET /api/measures``:
+
+        * each layer value is ``[id, value, k]``: ``value`` at float32 precision (that of the stored layers;
+          None = no value) and ``k`` its entry in the layer's ``legend`` (label and colour; None = not drawn);
+          ``stress_class`` is one such triple; ``potential`` is the list of its values;
+        * ``measures`` are rows of numbers named by ``measure_fields`` (those of :meth:`card`'s measures at
+          float32 precision; None = no value) for the measures ``measure_ids``, in the card's order (fitting
+          ones first, by gain); ``cells`` = cells within ``radius_m``; ``unknown_variables`` names, per
+          measure, the rule variables this run lacks (only where there are any).
+
+        :meth:`card` = this card joined with the layer and measure texts (tested, also in the browser)."""
+        gx, gy, row, col = self.locate(x, y, crs)
+        out = self._head(gx, gy, row, col, lang)
+        plan = self._compact_plan()
+        at = self._at(row, col)
+        k = _legend_steps(at, plan)
+        buckets: dict[str, Any] = {"values": [], "pressures": [], "potential": [], "opportunities": [],
+                                   "guide_species": [], "stress_class": None}
+        for (lid, b), v, kk in zip(plan["ids"], at, k, strict=True):
+            item = [lid, v if math.isfinite(v) else None, kk]
+            if b == "stress_class":
+                buckets[b] = item
+            else:
+                buckets[b].append(item)
+        out.update(buckets)
+        out["compact"] = 1
+        if measures:
+            out.update(self._measures_compact(gx, gy))
+        else:
+            out["measures"] = None
+        return out
+
+    def _compact_plan(self) -> dict[str, Any]:
+        """Per raster layer (:meth:`_raster_ids` order), made once: its card section and how a value becomes
+        its legend entry (the rule of :meth:`_items`, vectorised)."""
+        plan = self._compact
+        if plan is None:
+            ids, vmin, span, ramp, zero, codes, offset = [], [], [], [], [], [], []
+            lut = [-1]  # per class table: class code -> legend position (-1 = none), after one -1 for the rest
+            for lid in self._raster_ids():
+                style = self.state.layers[lid].style
+                ids.append((lid, self._bucket(lid)))
+                ramp.append(style is not None and style.kind == "ramp")
+                vmin.append(style.vmin if ramp[-1] else 0.0)
+                span.append((style.vmax - style.vmin) if ramp[-1] else 1.0)
+                zero.append(bool(style is not None and style.zero_transparent))
+                table = [int(v) for v in style.values] if style is not None and style.kind == "categorical" else []
+                codes.append(max(table) + 1 if table else 0)
+                offset.append(len(lut))
+                lut += [table.index(c) if c in table else -1 for c in range(codes[-1])]
+            plan = {"ids": ids, "vmin": np.array(vmin), "span": np.array(span), "ramp": np.array(ramp, bool),
+                    "zero": np.array(zero, bool), "codes": np.array(codes), "offset": np.array(offset),
+                    "lut": np.array(lut, np.int64)}
+            self._compact = plan
+        return plan
+
+    def _measures_compact(self, gx: float, gy: float) -> dict[str, Any]:
+        table = self._table
+        if table is None:  # no precomputed table: the measures of :meth:`measures`, as rows
+            full = self.measures(gx, gy, "en")
+            ids = [m["id"] for m in full]
+            nums = np.array([[np.nan if m[f] is None else m[f] for f in MEASURE_FIELDS] for m in full],
+                            np.float64).reshape(len(full), len(MEASURE_FIELDS))
+            unknown = {m["id"]: m["unknown_variables"] for m in full if m["unknown_variables"]}
+            n_cells = full[0]["cells"] if full else len(self.cells_within(gx, gy))
+        else:
+            n_cells, n_fit, s = table.around(self.state.grid, gx, gy, self.radius_m)
+            order = self._catalogue_order(table)
+            nums = np.column_stack((n_fit, s[:, _FIELD_COLUMNS]))[order]
+            gain = nums[:, 3]
+            order2 = np.lexsort((-np.where(np.isnan(gain), -np.inf, gain), ~(nums[:, 0] > 0)))  # as the card
+            ids = [table.ids[order[i]] for i in order2.tolist()]
+            nums = nums[order2]
+            unknown = self._unknown(table)
+        return {"cells": n_cells, "measure_fields": list(MEASURE_FIELDS), "measure_ids": ids,
+                "measures": nums.astype(np.float32), "unknown_variables": unknown}
+
+    def _unknown(self, table: MeasureTable) -> dict[str, list[str]]:
+        """Per measure of the table with any: the rule variables this run lacks (made once)."""
+        key = ("unknown", id(table))
+        got = self._meta.get(key)
+        if got is None:
+            got = {mid: u for mid, u in zip(table.ids, table.unknown, strict=True) if u}
+            self._meta[key] = got
+        return got
+
+    def _catalogue_order(self, table: MeasureTable) -> list[int]:
+        """Table positions of the catalogue's measures, in catalogue order (those the table has)."""
+        key = ("order", id(table))
+        got = self._meta.get(key)
+        if got is None:
+            pos = {mid: i for i, mid in enumerate(table.ids)}
+            got = [pos[m.id] for m in self.state.catalogue.measures if m.id in pos]
+            self._meta[key] = got
+        return got
 
     def _units(self, gx: float, gy: float) -> dict[str, dict[str, str] | None]:
         if self._names is None:
@@ -384,6 +521,7 @@ class PlotService:
     def warm(self) -> None:
         """Open the run and compute the whole-grid distances now (call in a background thread at start),
         so the first click only computes its block."""
+        compile_kernels()
         with self._compute_lock:
             self._setup()
             self._n2k_distance()
@@ -474,6 +612,8 @@ class PlotService:
             key = _table_key(self.state)
             got = MeasureTable.load(cache_dir, key, g.height * g.width)
             if got is not None:
+                got.cell_starts()  # ready before the first card: cell index made, loops compiled
+                compile_kernels()
                 self._table = got
                 return got
         keys: list[np.ndarray] = []
@@ -508,26 +648,21 @@ class PlotService:
                              (np.concatenate(vals) if vals else np.zeros((0, len(KEEP) - 1), np.float32))[order])
         if cache_dir is not None and key is not None:
             table.save(cache_dir, key)
+        table.cell_starts()
+        compile_kernels()
         self._table = table
         return table
 
     def cells_within(self, gx: float, gy: float) -> list[tuple[int, int]]:
-        """Cells whose centre lies within ``radius_m`` of ``(gx, gy)`` (the cell holding the point at least)."""
+        """Cells whose centre lies within ``radius_m`` of ``(gx, gy)`` (the cell holding the point at least),
+        row-major."""
+        width = self.state.grid.width
+        return [(f // width, f % width) for f in self._flat_within(gx, gy).tolist()]
+
+    def _flat_within(self, gx: float, gy: float) -> np.ndarray:
+        """:meth:`cells_within` as ``row x width + col`` (int64)."""
         g = self.state.grid
-        n = int(math.ceil(self.radius_m / g.cell)) + 1
-        own = self.state.cell_of(gx, gy)
-        out = []
-        if own is None:
-            return out
-        r, c = own
-        rr = np.arange(max(0, r - n), min(g.height, r + n + 1))
-        cc = np.arange(max(0, c - n), min(g.width, c + n + 1))
-        dy = (g.y1 - (rr + 0.5) * g.cell) - gy
-        dx = (g.x0 + (cc + 0.5) * g.cell) - gx
-        inside = np.hypot(dx[None, :], dy[:, None]) <= self.radius_m + 1e-9
-        ii, jj = np.nonzero(inside)  # row-major, as the loops over rows then columns
-        out = list(zip(rr[ii].tolist(), cc[jj].tolist(), strict=True))
-        return out or [own]
+        return disc_cells(g.x0, g.y1, g.cell, g.width, g.height, gx, gy, self.radius_m)
 
     def measure_sums(self, gx: float, gy: float) -> dict[str, dict[str, Any]]:
         """Per measure: cells within the radius where it fits and the sums of its layers over them
@@ -570,7 +705,7 @@ class PlotService:
                 "subsidies": [{"programme": sb.programme, "region": sb.region, "per": sb.per,
                                "amount_eur": sb.amount_eur, "share": sb.share, "max_eur": sb.max_eur,
                                "valid_until": sb.valid_until.isoformat() if sb.valid_until else None,
-                               "condition": sb.condition, "ev": sb.ev} for sb in m.subsidies],
+                               "condition": sb.condition or None, "ev": sb.ev} for sb in m.subsidies],
                 "guide_species": list(m.guide_species)}) for m in self.state.catalogue.measures]
             self._measure_meta[lang] = static
         if self._table is not None:
@@ -595,13 +730,12 @@ class PlotService:
     def _measures_from_table(self, gx: float, gy: float, static: list[tuple[str, dict[str, Any]]],
                              ) -> list[dict[str, Any]]:
         table = self._table
-        cells = self.cells_within(gx, gy)
-        n_fit, sums = table.rows(cells, self.state.grid.width)
+        n_cells, n_fit_a, s = table.around(self.state.grid, gx, gy, self.radius_m)
+        n_fit, sums = table.rows(n_fit_a, s)
         pos = self._table_pos.get(id(table))
         if pos is None:
             pos = {mid: i for i, mid in enumerate(table.ids)}
             self._table_pos = {id(table): pos}
-        n_cells = len(cells)
         out = []
         for mid, meta in static:
             i = pos.get(mid)

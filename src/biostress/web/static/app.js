@@ -1172,7 +1172,7 @@
     }
     let data;
     try {
-      data = await api(withLang(`/api/plot?x=${at.lng}&y=${at.lat}&crs=EPSG:4326`));
+      data = expandCard(await api(withLang(`/api/plot?x=${at.lng}&y=${at.lat}&crs=EPSG:4326&compact=true`)));
     } catch (e) {
       if (state.plotAt !== at) return;
       const outside = e.status === 404 || e.status === 422 || e.status === 400;
@@ -1183,6 +1183,44 @@
     state.plot = data;
     renderPlot(data, label);
     if (!quiet) announce(t("plot.heading"));
+  }
+
+  /** The compact card (`/api/plot?compact=true`, docs/web.md "Plot card") joined with the texts of the
+   * layers and measures of this language (`/api/layers`, `/api/measures`): the card `/api/plot` gives. */
+  function expandCard(d) {
+    if (!d || !d.compact) return d;
+    const item = (triple) => {
+      const [id, value, k] = triple;
+      const layer = state.layerById.get(id);
+      const entry = k === null || k === undefined ? null : layer?.legend?.[k];
+      return { id, title: layer?.title ?? id, value, unit: layer?.unit ?? "",
+        class_label: value === null ? t("plot.nodata") : (entry?.label ?? null), colour: entry?.colour ?? null };
+    };
+    const items = (list) => (Array.isArray(list) ? list.map(item) : []);
+    const potential = items(d.potential);
+    let stress = null;
+    if (Array.isArray(d.stress_class)) {
+      stress = item(d.stress_class);
+      const k = d.stress_class[2];
+      const cb = k === null || k === undefined ? null : state.layerById.get("stress_class")?.legend_cb?.[k];
+      stress = { ...stress, label: stress.class_label, colour_cb: cb?.colour ?? null };
+    }
+    let measures = null;
+    if (Array.isArray(d.measures)) {
+      const fields = d.measure_fields || [];
+      measures = d.measures.map((row, i) => {
+        const id = d.measure_ids[i];
+        const m = state.measureById.get(id) || {};
+        const out = { id, name: m.name ?? id, explain: m.explain ?? "", unit: m.unit ?? "",
+          subsidies: m.subsidies || [], guide_species: m.guide_species || [] };
+        fields.forEach((f, j) => { out[f] = row[j]; });
+        return { ...out, fits: out.cells_fit > 0, cells: d.cells, unknown_variables: d.unknown_variables?.[id] || [] };
+      });
+    }
+    const { compact, cells, measure_fields, measure_ids, unknown_variables, ...head } = d;  // eslint-disable-line no-unused-vars
+    return { ...head, values: items(d.values), stress_class: stress, pressures: items(d.pressures),
+      potential: { values: potential, landcover: potential.find((v) => v.id === "potential_landcover") ?? null },
+      opportunities: items(d.opportunities), guide_species: items(d.guide_species), measures };
   }
 
   const hasValue = (v) => v && v.value !== null && v.value !== undefined && !(typeof v.value === "number" && Number.isNaN(v.value));
@@ -2521,7 +2559,7 @@
     if (state.map && state.info) state.map.fitBounds(state.info.bounds_wgs84, { padding: fitPadding(), duration: 0 });
   }
 
-  window.biostress = { state, t, setActiveLayer, loadPlot, selectTab, clearScenario, cancelDrawing, fitArea,
+  window.biostress = { state, t, setActiveLayer, loadPlot, renderPlot, expandCard, selectTab, clearScenario, cancelDrawing, fitArea,
     loadPublicProposals, loadModeration, loadPlans, openPlan, logout, setObjectsShown };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
