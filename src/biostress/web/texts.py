@@ -451,7 +451,7 @@ LAYERS: dict[str, LayerText] = {
     },
     "stress_green_diversity": {
         "group": "stress", "order": 44,
-        "title": ("Variatie in groen", "Variety of green"), "unit": ("aantal klassen", "number of classes"),
+        "title": ("Variatie in groen", "Variety of green"), "unit": ("groenklassen (effectief)", "green classes (effective)"),
         "what": ("Hoeveel soorten groen er binnen 50 m zijn, als effectief aantal.",
                  "How many kinds of green there are within 50 m, as an effective number."),
         "how": ("Shannon-diversiteit van de groenklassen, N1 = exp(H) (Hill 1973).",

@@ -159,8 +159,11 @@
 
   /** A value with its unit, shares as per cent. */
   /** The unit worth printing after a number ("" for indices and classes; shares are printed as %). */
+  /** m2 and m3 in a unit written as m² and m³. */
+  const niceUnit = (unit) => (unit || "").replace(/\bm([23])\b/g, (_, p) => (p === "2" ? "m²" : "m³"));
+
   function unitLabel(unit) {
-    const u = (unit || "").replace(/\s+\(.*\)\s*$/, "").trim();
+    const u = niceUnit(unit).replace(/\s+\(.*\)\s*$/, "").trim();
     if (!u || isShare(u) || /^(index|class|klasse|category|categorie|score)/i.test(u) || /^[0-9.,\s–-]+$/.test(u)) return "";
     return u;
   }
@@ -347,7 +350,7 @@
     const l = state.active;
     $("legend-title").textContent = l ? (l.title || l.id) : "";
     const showUnit = l?.unit && !/^(class|category|klasse|categorie|groep|group|-)/i.test(l.unit.trim());
-    $("legend-unit").textContent = showUnit ? `${t("explain.unit")}: ${l.unit}` : "";
+    $("legend-unit").textContent = showUnit ? `${t("explain.unit")}: ${niceUnit(l.unit)}` : "";
     const ul = $("legend-items");
     ul.replaceChildren();
     let items = legendOf(l).map((it) => ({ colour: it.colour, label: it.label }));
