@@ -258,6 +258,26 @@ def test_proxy_gain_and_storage_water(tmp_path):
     assert lay["roof"]["gain_bio"][0, 0] == pytest.approx(35 * (H["green_roof"] - H["building"]))
 
 
+def test_a_measure_with_nothing_to_place_does_not_fit(tmp_path):
+    """A measure counted per ha of some classes fits only where the cell has some of them: its rule may hold in a
+    cell without them (here: enough garden or built-up mixed cover), but with 0 units there is nothing to place
+    and it must not show a gain there (as hedgehog passages in the shipped catalogue)."""
+    hog = measure("hog", '(share("garden_allotment") + share("urban_mixed")) >= 0.3', opex=0.0, capex=0.0,
+                  quantity={"basis": "class_area", "per_ha": 50, "classes": ["garden_allotment"], "ev": "P",
+                            "source": "T"},
+                  guide_species=["egel"], stressor_relief={"paving": {"value": 0.2, "ev": "P", "source": "T"}})
+    cat = catalogue(tmp_path, hog)
+    ctx = make_ctx(fractions([[{"urban_mixed": 1.0}, {"urban_mixed": 0.8, "garden_allotment": 0.2}],
+                              [{"garden_allotment": 0.1, "paved_other": 0.9}, {"urban_mixed": 0.5,
+                                                                              "garden_allotment": 0.5}]]))
+    lay = measure_layers(ctx, cat, regions=())["hog"]
+    # rule: 1.0, 1.0, 0.1 (no), 1.0; units > 0 where there is garden: (0, 1) and (1, 1)
+    np.testing.assert_array_equal(lay["fits"], [[False, True], [False, True]])
+    assert lay["units"][0, 1] == pytest.approx(50 * 0.2 * A / 1e4) and lay["units"][1, 1] == pytest.approx(50 * 0.5 * A / 1e4)
+    assert np.isnan(lay["gain"][0, 0]) and np.isnan(lay["units"][0, 0])
+    assert lay["gain"][0, 1] > 0
+
+
 # ------------------------------------------------------------------ rule variables
 
 def test_distance_to_a_hand_placed_square():

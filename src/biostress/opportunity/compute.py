@@ -2,7 +2,8 @@
 
 :func:`measure_layers` gives, per measure of the catalogue and per cell, whether it fits (its ``fits`` rule on
 :func:`~biostress.opportunity.variables.rule_variables`, evaluated with ``missing="false"``, and only inside the
-area) and, where it fits, the gains and costs of :mod:`biostress.opportunity.gain`:
+area, and only where one application has units above 0 to place: a measure counted per ha of some classes does
+not fit a cell without them) and, where it fits, the gains and costs of :mod:`biostress.opportunity.gain`:
 
 ========== ===================================================================== ===========================
 layer      meaning                                                               units
@@ -164,6 +165,8 @@ class _Run:
         e = evaluate(Rule.parse(m.fits.rule), self.variables, missing="false")
         self.missing_by_measure[m.id] = e.missing
         fits = _np(e.value).astype(bool) & self.inside
+        if fits.any():  # and where one application has something to place: no hedgehog passage without gardens
+            fits &= ~(np.nan_to_num(np.asarray(units_per_cell(m, self.fr, legend, self.area), float), nan=1.0) <= 0)
         nan = np.full(fits.shape, np.nan)
         out: dict[str, np.ndarray] = {"fits": fits}
         if not fits.any():

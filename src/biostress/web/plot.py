@@ -130,7 +130,7 @@ class MeasureTable:
             return None
 
 
-_TABLE_FORMAT = 2  # keys cell-major (1: measure-major)
+_TABLE_FORMAT = 3  # 3: fits only where units > 0; 2: keys cell-major; 1: measure-major
 
 
 def _table_key(state: RunState) -> str:
