@@ -45,6 +45,11 @@ BBOX = (105000.0, 424000.0, 106000.0, 425000.0)
 TO_WGS = Transformer.from_crs("EPSG:28992", "EPSG:4326", always_xy=True)
 RDYLGN = ["#a50026", "#f46d43", "#fee08b", "#a6d96a", "#006837"]  # ColorBrewer RdYlGn, as the run's QML styles
 UPLOAD_LIMIT = 200_000
+# hand-made parcels (BRK columns): two side by side, one without a sectie (dropped), one outside the area
+PARCELS_BOXES = [(105100.0, 424100.0, 105140.0, 424130.0), (105140.0, 424100.0, 105170.0, 424130.0),
+                 (105300.0, 424300.0, 105320.0, 424320.0), (110000.0, 430000.0, 110020.0, 430020.0)]
+PARCELS_CODE = ("DDT00", "DDT00", "DDT00", "DDT01")
+PARCELS_SECTION = ("K", "K", None, "A")
 PROPOSALS_PER_WINDOW = 8
 
 
@@ -61,6 +66,13 @@ def run_dir(tmp_path_factory) -> Path:
     doc.pop("plan", None)
     doc["indicators"] = {"enabled": ["green", "habitat_quality", "heat", "flooding", "drought", "disturbance"],
                          "opportunity_per_measure": False}
+    # hand-made cadastral parcels in the BRK Kadastrale kaart schema (not real parcels: ids and shapes for the tests)
+    gpd.GeoDataFrame({"AKRKadastraleGemeenteCodeWaarde": list(PARCELS_CODE), "sectie": list(PARCELS_SECTION),
+                      "perceelnummer": [1234, 1235, 1236, 99]},
+                     geometry=[shapely.box(*b) for b in PARCELS_BOXES], crs="EPSG:28992").to_file(
+        d / "data" / "parcels_brk.gpkg", layer="Perceel")
+    doc["sources"].append({"name": "parcels", "kind": "parcels", "path": "data/parcels_brk.gpkg",
+                           "licence": "CC-BY-4.0", "attribution": "test parcels (hand-made)", "date": "2025"})
     (d / "area.yaml").write_text(yaml.safe_dump(doc))
     out = tmp_path_factory.mktemp("runs") / "run"
     with pytest.MonkeyPatch.context() as mp:
@@ -1134,3 +1146,44 @@ def test_compact_card_from_the_blocks_equals_the_one_from_the_table(env, run_dir
             np.testing.assert_allclose(row, rows_b[mid], rtol=1e-5, atol=1e-3, equal_nan=True, err_msg=mid)
         assert [a[k] for k in ("values", "pressures", "potential")] == [b[k] for k in ("values", "pressures",
                                                                                         "potential")]
+
+
+
+# ------------------------------------------------------------------------------------------------------
+# cadastral parcels (a 'parcels' source)
+# ------------------------------------------------------------------------------------------------------
+
+def test_parcels_are_found_by_their_id_and_named_on_the_card(client, run_dir):
+    """The run keeps the parcels with an id inside the area (BRK columns -> 'DDT00 K 1234', area of the box);
+    the offline search finds a parcel by its id written any way, lists the parcels an id begins, and the card
+    (full and compact) names the parcel holding the point."""
+    gdf = gpd.read_file(run_dir / "biostress.gpkg", layer="parcels")
+    areas = dict(zip(gdf["parcel_id"], gdf["area_m2"], strict=True))
+    assert set(areas) == {"DDT00 K 1234", "DDT00 K 1235"}  # no sectie: left out; DDT01 A 99: outside
+    assert areas["DDT00 K 1234"] == pytest.approx(40 * 30) and areas["DDT00 K 1235"] == pytest.approx(30 * 30)
+    to_rd = Transformer.from_crs("EPSG:4326", "EPSG:28992", always_xy=True)
+    for q in ("DDT00 K 1234", "ddt00k1234", "DDT00-K-1234"):
+        got = client.get("/api/geocode", params={"q": q}).json()
+        assert got[0]["kind"] == "perceel" and got[0]["id"] == "DDT00 K 1234", got
+        assert shapely.box(*PARCELS_BOXES[0]).contains(shapely.Point(*to_rd.transform(got[0]["x"], got[0]["y"])))
+    got = client.get("/api/geocode", params={"q": "DDT00 K 123"}).json()
+    assert {g["id"] for g in got if g["kind"] == "perceel"} == {"DDT00 K 1234", "DDT00 K 1235"}
+    assert [g for g in client.get("/api/geocode", params={"q": "DDT00 K 9"}).json() if g["kind"] == "perceel"] == []
+    for (x, y), want in (((105120.0, 424115.0), {"id": "DDT00 K 1234", "area_m2": 1200.0}),
+                         ((105165.0, 424101.0), {"id": "DDT00 K 1235", "area_m2": 900.0}),
+                         ((105500.0, 424500.0), None)):
+        for extra in ("", "&compact=true"):
+            card = client.get(f"/api/plot?x={x}&y={y}&crs=EPSG:28992&measures=false{extra}").json()
+            assert card["parcel"] == want, (x, y, extra)
+
+
+def test_the_plot_report_of_a_point_in_a_parcel_covers_that_parcel(client):
+    """Inside a parcel the plot report's plot is the parcel (its area), elsewhere the 25 m circle."""
+    to_wgs = TO_WGS.transform
+    lon, lat = to_wgs(105120.0, 424115.0)
+    rep = client.get(f"/api/report?x={lon}&y={lat}&lang=en&format=json").json()
+    assert rep["kind"] == "polygon" and rep["plot_area_m2"] == pytest.approx(1200.0, rel=1e-6)
+    assert "DDT00 K 1234" in json.dumps(rep)
+    lon, lat = to_wgs(105500.0, 424500.0)
+    rep = client.get(f"/api/report?x={lon}&y={lat}&lang=en&format=json").json()
+    assert rep["kind"] == "disc" and rep["plot_area_m2"] == pytest.approx(math.pi * 25 ** 2, rel=1e-3)

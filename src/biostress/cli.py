@@ -367,7 +367,7 @@ def plot(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the plot report.")],
     address: Annotated[str | None, typer.Option("--address", help="An address (PDOK Locatieserver; online).")] = None,
     xy: Annotated[str | None, typer.Option("--xy", help="'x, y' in the run's CRS or 'lat, lon'.")] = None,
-    unit: Annotated[str | None, typer.Option("--unit", help="A buurt/wijk code or name.")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="A buurt/wijk code or name, a plan block or a parcel id.")] = None,
     lang: Annotated[str, typer.Option("--lang", help="nl or en.")] = "nl",
     radius: Annotated[float, typer.Option("--radius", help="Radius of the plot around the point, m.")] = 25.0,
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Only HTML and JSON.")] = False,

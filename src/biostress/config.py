@@ -23,7 +23,7 @@ from .errors import ConfigError
 
 SourceKind = Literal[
     "openmaptiles", "osm_pbf", "bgt", "landcover_vector", "landcover_raster", "tree_register",
-    "natura2000", "dem", "raster", "points", "vector", "species_records",
+    "natura2000", "dem", "raster", "points", "vector", "species_records", "parcels",
 ]
 LANDCOVER_KINDS = ("openmaptiles", "osm_pbf", "bgt", "landcover_vector", "landcover_raster", "tree_register")
 
@@ -46,7 +46,8 @@ class SourceSpec(_Strict):
         "multispectral bands, groundwater); points: point records (CSV with coordinates or a point layer); "
         "vector: any other context layer copied into the run; species_records: species observations as a Darwin Core "
         "Archive (.zip, e.g. a GBIF download) or a Darwin Core CSV/TSV (e.g. an NDFF export), used by the "
-        "species_records indicator."))
+        "species_records indicator; parcels: cadastral parcels (e.g. the Kadaster's BRK Kadastrale kaart, layer "
+        "Perceel): found by their id in the web tool's search and named on the plot card."))
     path: str | None = Field(None, description="File or folder, relative to the area file. Either path or url.")
     url: str | None = Field(None, description="Online source (http/https). Fetched once, then cached with URL, time and checksum.")
     service: Literal["file", "ogcapi", "wfs"] = Field("file", description="Protocol for url: plain download, OGC API Features, or WFS 2.0.")
@@ -74,6 +75,9 @@ class SourceSpec(_Strict):
     crown_column: str | None = Field(None, description="tree_register: column with crown diameter in metres.")
     height_column: str | None = Field(None, description="tree_register: column with tree height in metres (crown estimated from it when no crown).")
     default_crown_m: float = Field(6.0, gt=0, le=40, description="tree_register: crown diameter used when neither crown nor height is known (m).")
+    id_column: str | None = Field(None, description=(
+        "parcels: the column with the parcel id. Default: a column parcel_id, perceel_id, perceel or parcel, else "
+        "the BRK columns kadastrale gemeente code + sectie + perceelnummer (written as 'DDT00 K 1234')."))
     description: str = ""
 
     @field_validator("date", mode="before")

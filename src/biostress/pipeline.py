@@ -231,10 +231,11 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
                                            notes=notes, **common)
                 pieces += p
             counts[spec.name] = c
-        elif spec.kind in ("landcover_vector", "tree_register", "natura2000", "points", "vector"):
+        elif spec.kind in ("landcover_vector", "tree_register", "natura2000", "points", "vector", "parcels"):
             gdf = acq.frame if acq.frame is not None else read_vector(
                 acq.path, fmt=spec.format, layer=spec.layer, crs=spec.crs, x_column=spec.x_column, y_column=spec.y_column)
-            want = {"landcover_vector": "polygon", "natura2000": "polygon", "tree_register": "point"}.get(spec.kind)
+            want = {"landcover_vector": "polygon", "natura2000": "polygon", "tree_register": "point",
+                    "parcels": "polygon"}.get(spec.kind)
             gdf = clean_geometries(_to_area_crs(gdf, cfg.crs), label, want=want, notes=notes)
             if spec.kind == "natura2000":
                 context["natura2000"] = gdf  # kept whole: sites near the area matter too
@@ -261,6 +262,15 @@ def prepare(area: LoadedArea, progress: Progress = _noop) -> Prepared:
                 p, counts[spec.name] = layer_pieces(crowns, mapping.for_layer("trees", "crowns"), legend,
                                                     label=spec.name, notes=notes, **common)
                 pieces += p
+            elif spec.kind == "parcels":
+                from .sources.parcels import parcel_frame
+
+                frame = parcel_frame(gdf, spec.id_column, label)
+                notes.extend(frame.attrs.get("notes", []))
+                if "parcels" in context:  # several parcel sources: one layer
+                    frame = gpd.GeoDataFrame(pd.concat([context["parcels"], frame], ignore_index=True),
+                                             crs=frame.crs)
+                context["parcels"] = frame
             else:
                 context[_safe_name(spec.name)] = gdf
         elif spec.kind == "species_records":

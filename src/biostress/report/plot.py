@@ -3,9 +3,9 @@ and what they cost, bring and what subsidies exist, written for a resident or a 
 
 The plot
 --------
-biostress has no cadastral parcels, so a *plot* is the circle of ``radius_m`` (default 25 m, about a
-house with its garden: 1,963 m²) around the point, or a polygon when one is given (an area unit or
-a plan block, see :func:`plot_report_cli`). Each cell of the run grid takes part with its coverage
+A *plot* is the circle of ``radius_m`` (default 25 m, about a house with its garden: 1,963 m²) around
+the point, or a polygon when one is given (a cadastral parcel of a ``parcels`` source, an area unit or a
+plan block, see :func:`plot_report_cli`; the web tool gives the parcel holding the point). Each cell of the run grid takes part with its coverage
 ``w_c`` = the share of the cell inside the plot (area of cell ∩ plot / cell area; the circle is a
 256-sided polygon, whose area is 0.01 % below the circle's). Every number of the plot is a
 coverage-weighted sum or mean over its cells::
@@ -303,7 +303,7 @@ _MISSING_NAMES = {"roof": ("roof shape", "dakvorm"), "owner": ("land ownership",
 #: units counted in whole pieces: a plot gets at least one of a fitting measure
 COUNTABLE = ("unit", "tree", "crossing")
 _LEVELS = {"buurt": ("neighbourhood", "buurt"), "wijk": ("district", "wijk"), "gemeente": ("municipality", "gemeente"),
-           "hexagon": ("hexagon", "zeshoek"), "plan_block": ("plan block", "planblok")}
+           "hexagon": ("hexagon", "zeshoek"), "plan_block": ("plan block", "planblok"), "perceel": ("parcel", "perceel")}
 _GROUPS = {"birds": ("birds", "vogels"), "bats": ("bats", "vleermuizen"), "pollinators": ("pollinators", "bestuivers"),
            "butterflies": ("butterflies", "vlinders"), "insects": ("insects", "insecten"),
            "amphibians": ("amphibians", "amfibieën"), "reptiles": ("reptiles", "reptielen"),
@@ -1295,13 +1295,13 @@ def plot_report_cli(run_dir: str | Path, query: str, kind: str, lang: str = "nl"
                     "unit": lambda: UnitGeocoder.from_run(run_dir, plan_dir)}[kind]()
     places = geocoder.search(query)
     if not places:
-        what = {"address": "address", "xy": "coordinates", "unit": "unit or plan block"}[kind]
+        what = {"address": "address", "xy": "coordinates", "unit": "unit, plan block or parcel"}[kind]
         raise InputDataError(f"No place found for the {what} {query!r}.",
                              hint={"address": "Check the spelling; give street, house number and place, e.g. "
                                               "'Nieuwe Haven 29, Dordrecht'.",
                                    "xy": "Give 'x, y' in RD New or 'latitude, longitude'.",
-                                   "unit": "Give a buurt or wijk code (e.g. BU05050100), its name, or a plan block "
-                                           "number."}[kind])
+                                   "unit": "Give a buurt or wijk code (e.g. BU05050100), its name, a plan block "
+                                           "number or a parcel id (e.g. DDT00 K 1234) of a run with parcels."}[kind])
     place = max(places, key=lambda p: p.score)
     geom = place.geometry if kind == "unit" else None
     what, label = "", place.label

@@ -326,11 +326,16 @@ class UnitGeocoder:
 
     Matching (case and spacing ignored): exact code (score 1.0), exact name (0.9), then names
     containing the text (0.5; at most ``max_results``). Digits alone also match a plan block's
-    ``site`` (1.0)."""
+    ``site`` (1.0). With ``parcels`` (GeoDataFrame with ``parcel_id``, :mod:`biostress.sources.parcels`) a
+    parcel id matches its parcel (1.0; case, spaces and separators ignored), the start of one (at least 5
+    characters) the first ``max_results`` parcels it begins (0.6)."""
 
-    def __init__(self, units: Mapping[str, Any], sites: Any = None, *, max_results: int = 10) -> None:
+    def __init__(self, units: Mapping[str, Any], sites: Any = None, *, parcels: Any = None,
+                 max_results: int = 10) -> None:
         self.units = {lvl: gdf for lvl, gdf in units.items() if gdf is not None and len(gdf)}
         self.sites = sites if sites is not None and len(sites) else None
+        self.parcels = parcels if parcels is not None and len(parcels) and "parcel_id" in parcels else None
+        self._parcel_keys: Any = None
         self.max_results = max_results
 
     @classmethod
@@ -350,19 +355,21 @@ class UnitGeocoder:
 
         gpkg = gpkg_of(run_dir, "area units")
         units: dict[str, Any] = {}
-        sites = None
+        sites = parcels = None
         for name, _ in pyogrio.list_layers(gpkg):
             if name.startswith("units_"):
                 units[name.removeprefix("units_")] = gpd.read_file(gpkg, layer=name)
             elif name == "plan_measures" and plan_dir is None:
                 sites = gpd.read_file(gpkg, layer=name)
+            elif name == "parcels":
+                parcels = gpd.read_file(gpkg, layer=name)
         if plan_dir is not None:
             pg = gpkg_of(plan_dir, "a plan")
             if "plan_measures" not in {n for n, _ in pyogrio.list_layers(pg)}:
                 raise InputDataError(f"{plan_dir} holds no plan (no layer plan_measures).",
                                      hint="Give the folder 'biostress plan' wrote.")
             sites = gpd.read_file(pg, layer="plan_measures")
-        return cls(units, sites)
+        return cls(units, sites, parcels=parcels)
 
     @staticmethod
     def _norm(s: Any) -> str:
@@ -394,6 +401,20 @@ class UnitGeocoder:
                     add(0.9, lvl, code, label, geom, gdf.crs)
                 elif name and len(t) >= 3 and t in self._norm(name):
                     add(0.5, lvl, code, label, geom, gdf.crs)
+        if self.parcels is not None:
+            import numpy as np
+
+            from .parcels import parcel_key
+
+            if self._parcel_keys is None:
+                self._parcel_keys = self.parcels["parcel_id"].map(parcel_key)
+            key = parcel_key(text)
+            exact = self._parcel_keys == key
+            near = (self._parcel_keys.str.startswith(key) & ~exact) if len(key) >= 5 else exact & False
+            for score, mask in ((1.0, exact), (0.6, near)):
+                for i in np.flatnonzero(mask.to_numpy())[:self.max_results].tolist():
+                    pid = str(self.parcels["parcel_id"].iloc[i])
+                    add(score, "perceel", pid, pid, self.parcels.geometry.iloc[i], self.parcels.crs)
         if self.sites is not None and "site" in self.sites and t.isdigit():
             site = self.sites[self.sites["site"].astype(str) == t]
             if len(site):

@@ -153,7 +153,8 @@ class _Geocoder:
                 sites = None
                 if "plan_measures" in self.state.vectors:
                     sites = gpd.read_file(self.state.run_dir / "biostress.gpkg", layer="plan_measures")
-                self._units = UnitGeocoder({lvl: u.frame for lvl, u in self.state.units.items()}, sites)
+                self._units = UnitGeocoder({lvl: u.frame for lvl, u in self.state.units.items()}, sites,
+                                           parcels=self.state.parcels)
             return self._units
 
     def _place(self, p: Any) -> dict[str, Any]:
@@ -409,7 +410,9 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
 
     @app.get("/api/plot")
     async def plot(x: float, y: float, crs: str = "EPSG:4326", lang: Lang = "nl", measures: bool = True,
-                   compact: bool = False):
+                   compact: Annotated[bool, Query(description=(
+                       "Leave out the layer and measure texts of /api/layers and /api/measures: values as "
+                       "[id, value, legend entry], measures as rows of numbers (docs/web.md, 'Plot card')."))] = False):
         card = plots.card_compact if compact else plots.card
         if plots.fast:  # well under 1 ms from the caches: right here, no thread hand-off
             return FastJSON(card(x, y, crs, lang, measures=measures))
@@ -426,14 +429,18 @@ def create_app(run_dir: str | Path, *, users: str | Path | None = None, data_dir
         except ImportError:
             raise ApiError(501, "Plot reports are not available in this version.") from None
         gx, gy, _, _ = plots.locate(x, y, crs)
-        key = ("report", round(gx), round(gy), lang, format)
+        parcel = plots.parcel_at(gx, gy)  # the plot is the parcel when the run has parcels, else the circle
+        key = ("report", round(gx), round(gy), lang, format, parcel[0] if parcel else None)
         media = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "json": "application/json"}[format]
         got = reports.get(key)
         if got is None:
             with report_lock:  # one report at a time: it reads the run and may render a PDF
                 rep = plot_mod.plot_report(state.run_dir, x=round(gx), y=round(gy), crs=state.grid.crs,
                                            radius_m=plots.radius_m, lang=lang, params_dir=state.params_dir,
-                                           pdf=False, map_image=format != "json")
+                                           pdf=False, map_image=format != "json",
+                                           geometry=parcel[2] if parcel else None,
+                                           what=(f"{'perceel' if lang == 'nl' else 'parcel'} {parcel[0]}"
+                                                 if parcel else ""))
                 if format == "html":
                     got = plot_mod.render_html(rep).encode("utf-8")
                 elif format == "json":

@@ -206,6 +206,7 @@ class PlotService:
         self._stacked: tuple[Any, list[int] | None] | None = None
         self._plans: dict[str, list[tuple]] = {}
         self._compact: dict[str, Any] | None = None
+        self._parcels: tuple[Any, list[str], list[float]] | None = None
         self._table_pos: dict[int, dict[str, int]] = {}
         self._measure_meta: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
@@ -335,9 +336,33 @@ class PlotService:
             "x_run": gx, "y_run": gy, "crs_run": g.crs,
             "cell": {"row": row, "col": col, "size_m": g.cell,
                      "centre": [g.x0 + (col + 0.5) * g.cell, g.y1 - (row + 0.5) * g.cell]},
-            "buurt": self._unit(gx, gy, units), "units": units,
+            "buurt": self._unit(gx, gy, units), "units": units, "parcel": self._parcel(gx, gy),
             "radius_m": self.radius_m, "report_url": self._report_url(lon, lat, lang), "lang": lang,
         }
+
+    def _parcel(self, gx: float, gy: float) -> dict[str, Any] | None:
+        """``{id, area_m2}`` of the cadastral parcel holding the point, when the run has parcels."""
+        hit = self.parcel_at(gx, gy)
+        return None if hit is None else {"id": hit[0], "area_m2": round(hit[1], 1)}
+
+    def parcel_at(self, gx: float, gy: float) -> tuple[str, float, Any] | None:
+        """``(id, area m², polygon)`` of the parcel holding ``(gx, gy)`` (run CRS), None without one (or
+        without parcels in the run); overlapping parcels (rare): the first in the layer."""
+        parcels = self.state.parcels
+        if parcels is None or not len(parcels):
+            return None
+        import shapely
+
+        if self._parcels is None:
+            self._parcels = (shapely.STRtree(parcels.geometry.values), parcels["parcel_id"].astype(str).tolist(),
+                             parcels["area_m2"].astype(float).tolist() if "area_m2" in parcels
+                             else parcels.geometry.area.tolist())
+        tree, ids, areas = self._parcels
+        hit = tree.query(shapely.Point(gx, gy), predicate="intersects")
+        if not len(hit):
+            return None
+        i = int(hit.min())
+        return ids[i], areas[i], parcels.geometry.iloc[i]
 
     def _bucket(self, lid: str) -> str:
         """The card section of raster layer ``lid``."""

@@ -296,6 +296,7 @@ class RunState:
     bounds_wgs84: tuple[float, float, float, float]
     stack: Any = None  # cellcache.LayerStack of the raster layers, when cached (attach_stack)
     objects: dict[str, ObjectLayer] = field(default_factory=dict)  # streets and managed objects (aggregates.gpkg)
+    parcels: Any = None  # GeoDataFrame parcel_id, area_m2 (run CRS) of a parcels source (biostress.sources.parcels)
     _report_scan: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -551,9 +552,13 @@ def load_state(run_dir: str | Path, report_dir: str | Path | None = None) -> Run
     code = area.get("code") or None
     if code is None and "gemeente" in units and len(units["gemeente"].frame) == 1:
         code = str(units["gemeente"].frame["code"].iloc[0])
+    parcels = None
+    if "parcels" in layer_names:
+        parcels = gpd.read_file(gpkg, layer="parcels")
+        parcels = parcels.set_crs(grid.crs) if parcels.crs is None else parcels.to_crs(grid.crs)
     state = RunState(run_dir, manifest, grid, str(area.get("name") or run_dir.name), code,
                      manifest.get("created"), legend_rows, classes, catalogue, params_dir, layers, rasters, units,
-                     vectors, downloads, rdir, inputs, (0.0, 0.0, 0.0, 0.0), objects=objects)
+                     vectors, downloads, rdir, inputs, (0.0, 0.0, 0.0, 0.0), objects=objects, parcels=parcels)
     state.bounds_wgs84 = tuple(state.bounds_to_wgs84(grid.bounds))  # type: ignore[assignment]
     state._report_scan = time.monotonic()
     return state

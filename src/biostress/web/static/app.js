@@ -1369,6 +1369,7 @@
     const unitName = (x) => (x ? (x.name && x.name !== x.code ? `${x.name} (${x.code})` : x.code) : null);
     if (d.buurt || u.buurt) dl.append(el("dt", { text: t("plot.buurt") }), el("dd", { text: unitName(d.buurt || u.buurt) }));
     if (u.wijk) dl.append(el("dt", { text: t("plot.wijk") }), el("dd", { text: unitName(u.wijk) }));
+    if (d.parcel) dl.append(el("dt", { text: t("plot.parcel") }), el("dd", { class: "parcel", text: `${d.parcel.id} (${fmtNum(d.parcel.area_m2, 0)} m²)` }));
     dl.append(el("dt", { text: t("plot.coords") }), el("dd", { text: `${Number(d.y).toFixed(5)} N, ${Number(d.x).toFixed(5)} E` }));
     const values = Array.isArray(d.values) ? d.values : [];
     const stressVals = values.filter((v) => /^stress_/.test(v.id || ""));
