@@ -167,8 +167,24 @@ def _fits(rule: str, zones: set[str], extra: dict | None = None) -> bool:
                                         missing="false").value)) for z in zones)
 
 
+def _has_units(m, zones: set[str]) -> bool:
+    """One application places something in some zone (biostress.opportunity: a measure fits only where its units
+    are above 0), by hand from the zone's cover and the measure's quantity."""
+    for z in zones:
+        cover = ZONE_A if z == "A" else ZONE_B
+        q = m.quantity
+        if q.basis == "site":
+            return True
+        if q.basis == "class_area" and (sum(cover.get(k, 0.0) for k in q.classes) if q.classes else 1.0) > 0:
+            return True
+        if q.basis == "converted_area" and sum(t.share * cover.get(t.from_, 0.0) for t in m.transitions) > 0:
+            return True
+    return False
+
+
 def _expected_fits(zones: set[str]) -> set[str]:
-    return {m.id for m in _catalogue() if _fits(m.fits.rule, zones)}
+    return {m.id for m in _catalogue()
+            if any(_fits(m.fits.rule, {z}) and _has_units(m, {z}) for z in zones)}
 
 
 def _expected_possible(zones: set[str]) -> set[str]:
