@@ -50,6 +50,14 @@ PARCELS_BOXES = [(105100.0, 424100.0, 105140.0, 424130.0), (105140.0, 424100.0, 
                  (105300.0, 424300.0, 105320.0, 424320.0), (110000.0, 430000.0, 110020.0, 430020.0)]
 PARCELS_CODE = ("DDT00", "DDT00", "DDT00", "DDT01")
 PARCELS_SECTION = ("K", "K", None, "A")
+
+
+def write_test_parcels(path: Path) -> None:
+    """Hand-made cadastral parcels in the BRK Kadastrale kaart schema (not real parcels: ids and shapes for the
+    tests), as a GeoPackage layer 'Perceel'."""
+    gpd.GeoDataFrame({"AKRKadastraleGemeenteCodeWaarde": list(PARCELS_CODE), "sectie": list(PARCELS_SECTION),
+                      "perceelnummer": [1234, 1235, 1236, 99]},
+                     geometry=[shapely.box(*b) for b in PARCELS_BOXES], crs="EPSG:28992").to_file(path, layer="Perceel")
 PROPOSALS_PER_WINDOW = 8
 
 
@@ -66,11 +74,7 @@ def run_dir(tmp_path_factory) -> Path:
     doc.pop("plan", None)
     doc["indicators"] = {"enabled": ["green", "habitat_quality", "heat", "flooding", "drought", "disturbance"],
                          "opportunity_per_measure": False}
-    # hand-made cadastral parcels in the BRK Kadastrale kaart schema (not real parcels: ids and shapes for the tests)
-    gpd.GeoDataFrame({"AKRKadastraleGemeenteCodeWaarde": list(PARCELS_CODE), "sectie": list(PARCELS_SECTION),
-                      "perceelnummer": [1234, 1235, 1236, 99]},
-                     geometry=[shapely.box(*b) for b in PARCELS_BOXES], crs="EPSG:28992").to_file(
-        d / "data" / "parcels_brk.gpkg", layer="Perceel")
+    write_test_parcels(d / "data" / "parcels_brk.gpkg")
     doc["sources"].append({"name": "parcels", "kind": "parcels", "path": "data/parcels_brk.gpkg",
                            "licence": "CC-BY-4.0", "attribution": "test parcels (hand-made)", "date": "2025"})
     (d / "area.yaml").write_text(yaml.safe_dump(doc))

@@ -41,7 +41,7 @@ from PIL import Image
 from pyproj import Transformer
 
 from biostress.stresstest import load_classes
-from test_web_api import _same_card  # noqa: E402  (numbers at the compact card's float32 precision)
+from test_web_api import _same_card, write_test_parcels  # noqa: E402  (float32-precision compare; parcels)
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 pytest.importorskip("fastapi", reason="the web backend needs fastapi")
@@ -98,6 +98,8 @@ def run_dir(request, tmp_path_factory) -> Path:
     doc.pop("plan", None)
     doc["indicators"] = {"enabled": ["green", "habitat_quality", "heat", "flooding", "drought", "disturbance"],
                          "opportunity_per_measure": False}
+    doc["sources"].append({"name": "parcels", "kind": "parcels", "path": "data/parcels_brk.gpkg",
+                           "licence": "CC-BY-4.0", "attribution": "test parcels (hand-made)", "date": "2025"})
     cache = Path(request.config.cache.mkdir("biostress_web_browser_run"))
     out = cache / _source_hash(doc)
     if (out / "manifest.json").is_file():
@@ -106,6 +108,7 @@ def run_dir(request, tmp_path_factory) -> Path:
         shutil.rmtree(old, ignore_errors=True)
     d = tmp_path_factory.mktemp("area")
     shutil.copytree(DATA / "data", d / "data")
+    write_test_parcels(d / "data" / "parcels_brk.gpkg")
     (d / "area.yaml").write_text(yaml.safe_dump(doc))
     tmp_out = tmp_path_factory.mktemp("runs") / "run"
     with pytest.MonkeyPatch.context() as mp:
@@ -1411,3 +1414,21 @@ def test_editor_panel_switches_language(editor):
     finally:
         page.click("#btn-lang")
         page.wait_for_function("document.documentElement.lang === 'nl'")
+
+
+def test_search_a_parcel_by_its_id_and_read_its_card(app, run_dir):
+    """A parcel id typed any way finds the parcel (offline); its card names the parcel and its area."""
+    if os.environ.get("BIOSTRESS_WEB_TEST_RUN"):
+        pytest.skip("the given run has no test parcels")
+    page = app.page
+    page.fill("#search-input", "ddt00-k-1234")
+    with page.expect_response(lambda r: "/api/geocode" in r.url):
+        page.press("#search-input", "Enter")
+    page.wait_for_selector("#search-results [role=option][aria-selected=true]")
+    first = page.inner_text("#search-results [role=option][aria-selected=true]")
+    assert "DDT00 K 1234" in first and "perceel" in first.lower()
+    with page.expect_response(lambda r: "/api/plot" in r.url) as plot:
+        page.press("#search-input", "Enter")
+    assert plot.value.json()["parcel"] == {"id": "DDT00 K 1234", "area_m2": 1200.0}
+    page.wait_for_selector("#plot-card dd.parcel")
+    assert page.inner_text("#plot-card dd.parcel") == "DDT00 K 1234 (1.200 m²)"
