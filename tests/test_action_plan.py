@@ -213,6 +213,7 @@ def test_quantities_and_yearly_costs_follow_the_catalogue(ap):
         if capex_u > 0:  # the plan's investment = quantity x price per unit
             np.testing.assert_allclose(g["capex"], g["quantity"] * capex_u, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(g["opex_yr"], g["quantity"] * m.number("opex_eur_yr", 0.0), rtol=1e-9, atol=1e-9)
+        assert (g["quantity"] > 0).all(), mid  # a chosen block has something to place, also when it costs nothing
 
 
 def test_net_present_cost_identity(ap):

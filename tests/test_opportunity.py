@@ -384,6 +384,9 @@ def test_plan_candidates_sum_the_cells_of_each_block(tmp_path):
                                ("water_m3", "water_m3"), ("area_m2", "area_m2"), ("capex", "capex")):
                     assert row[col] == pytest.approx(lay[k][rows, cols][f].sum()), (mid, br, bc, col)
                 assert row["cells"] == f.sum()
+                # quantity by hand: 1 m2 of measure per m2 converted = 0.5 x the 'from' share x cell area
+                src = fr[K("paved_other" if mid == "depave" else "lawn_grass")][rows, cols]
+                assert row["units"] == pytest.approx((0.5 * src[f] * A).sum(), rel=1e-5), (mid, br, bc)
                 # block centre: x0 + (first col + last col + 1) / 2 cells
                 c_end, r_end = min(2 * bc + 2, 5), min(2 * br + 2, 5)
                 assert row["x"] == pytest.approx(ctx.grid.x0 + (2 * bc + c_end) / 2 * CELL)

@@ -144,7 +144,7 @@ def plan_blocks(chosen: pd.DataFrame, grid: Grid, block_cells: int) -> gpd.GeoDa
     y0 = np.maximum(y1 - b * grid.cell, grid.y1 - grid.height * grid.cell)
     geoms = shapely.box(x0, y0, x1, y1) if len(chosen) else []
     cols = [c for c in ("site", "measure", "cost", "cost_npv", "capex", "eac", "gain", "cooling", "water_m3",
-                        "area_m2", "cells") if c in chosen.columns]
+                        "area_m2", "units", "cells") if c in chosen.columns]
     return gpd.GeoDataFrame(chosen[cols].reset_index(drop=True), geometry=list(geoms), crs=grid.crs)
 
 

@@ -361,8 +361,9 @@ def plan_candidates(layers: Mapping[str, Mapping[str, Any]], grid: Grid, block_c
     ``block_row * n_block_cols + block_col``), ``measure``, ``cost`` (net present cost, EUR, floored at 0 as
     the optimiser needs), ``cost_npv`` (the same, not floored; < 0 = net income), ``capex`` (EUR), ``eac``
     (EUR/yr), ``gain`` (habitat gain g_bio, m2 habitat-equivalent), ``cooling`` (m2 x CC), ``water_m3``,
-    ``gain_combined``, ``area_m2`` (converted land cover), ``cells`` (fitting cells), ``x``, ``y`` (centre of
-    the block's cells, grid CRS), ``block_row``, ``block_col``.
+    ``gain_combined``, ``area_m2`` (converted land cover), ``units`` (the measure's quantity in its catalogue
+    unit; when the layers have ``units``), ``cells`` (fitting cells), ``x``, ``y`` (centre of the block's
+    cells, grid CRS), ``block_row``, ``block_col``.
 
     With ``catalogue``, measures with quantity basis ``site`` (crossings) count one application per block
     (the cost of the block's costliest cell), not one per fitting cell.
@@ -407,12 +408,19 @@ def plan_candidates(layers: Mapping[str, Mapping[str, Any]], grid: Grid, block_c
             else:
                 s = _block_sum(np.where(fits, a, 0.0), b)  # NaN in a fitting cell stays NaN
             cols[k] = s[rr, cc]
+        units = None
+        if "units" in lay:  # the measure's quantity in the block (units of the catalogue)
+            u = np.asarray(lay["units"], dtype=np.float64)
+            s = _block_max(np.where(fits, u, -np.inf), b) if mid in site_basis else _block_sum(np.where(fits, u, 0.0), b)
+            units = s[rr, cc]
         df = pd.DataFrame({
             "site": (rr * nc + cc).astype(np.int64), "measure": mid,
             "cost": np.maximum(cols["cost_npv"], 0.0), "cost_npv": cols["cost_npv"], "capex": cols["capex"],
             "eac": cols["eac"], "gain": cols["gain_bio"], "cooling": cols["cooling"], "water_m3": cols["water_m3"],
             "gain_combined": cols["gain"], "area_m2": cols["area_m2"], "cells": cells[rr, cc].astype(np.int64),
             "x": xs[cc], "y": ys[rr], "block_row": rr.astype(np.int64), "block_col": cc.astype(np.int64)})
+        if units is not None:
+            df.insert(df.columns.get_loc("area_m2") + 1, "units", units)
         bad = ~np.isfinite(df["cost_npv"]) | ~np.isfinite(df["gain"]) | (df["gain"] < 0)
         for k in ("cooling", "water_m3"):
             bad |= ~np.isfinite(df[k])
@@ -423,6 +431,8 @@ def plan_candidates(layers: Mapping[str, Mapping[str, Any]], grid: Grid, block_c
     cols_order = ["site", "measure", "cost", "cost_npv", "capex", "eac", "gain", "cooling", "water_m3",
                   "gain_combined", "area_m2", "cells", "x", "y", "block_row", "block_col"]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols_order)
+    if "units" in out.columns:
+        cols_order.insert(cols_order.index("area_m2") + 1, "units")
     out = out[cols_order].reset_index(drop=True)
     out.attrs["dropped"] = dropped
     out.attrs["block_cells"] = b

@@ -8,10 +8,11 @@ area units and the measures catalogue. :func:`build_action_plan` derives per blo
 * **where**: the unit of the finest level (buurt) that holds the largest part of the block
   (``area(block ∩ unit)``, largest first; ties to the first unit) and its parent (wijk); blocks
   outside every unit get an empty code;
-* **quantity** of the measure (units of the catalogue): ``per_m2 x area_m2`` for measures whose
-  quantity follows the converted area (the same formula the opportunity map used,
-  :func:`biostress.measures.catalogue.units_per_cell`), otherwise ``capex / capex per unit``;
-  unknown (NaN) when the capex per unit is 0 and the measure has yearly flows;
+* **quantity** of the measure (units of the catalogue): the plan block's ``units`` (the sum over its cells
+  of :func:`biostress.measures.catalogue.units_per_cell`, as the opportunity map counts them); for plans
+  written before blocks carried ``units``: ``per_m2 x area_m2`` for measures whose quantity follows the
+  converted area, otherwise ``capex / capex per unit`` (unknown (NaN) when the capex per unit is 0 and the
+  measure has yearly flows);
 * **yearly flows** from :func:`biostress.measures.finance.cost_breakdown` for that quantity:
   maintenance ``opex_yr``, income ``revenue_yr`` (incl. avoided damage) and the number of
   replacements within the finance horizon (reinvestment, as in the plan);
@@ -152,6 +153,9 @@ def build_action_plan(data: RunData, *, catalogue: Catalogue | None = None, fina
         capex = pd.to_numeric(b["capex"].iloc[idx], errors="coerce").to_numpy(dtype=np.float64)
         area = pd.to_numeric(b["area_m2"].iloc[idx], errors="coerce").to_numpy(dtype=np.float64)
         qty = _quantity(m, capex, area)
+        if "units" in b.columns:  # the plan's own count, where it has one
+            units = pd.to_numeric(b["units"].iloc[idx], errors="coerce").to_numpy(dtype=np.float64)
+            qty = np.where(np.isfinite(units), units, qty)
         ok = np.isfinite(qty)
         br = cost_breakdown(m, np.where(ok, qty, 0.0), None, params=fin)
         cost0 = -np.asarray(br.npv, dtype=np.float64)  # net present cost without subsidy
