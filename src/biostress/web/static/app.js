@@ -164,7 +164,7 @@
 
   function unitLabel(unit) {
     const u = niceUnit(unit).replace(/\s+\(.*\)\s*$/, "").trim();
-    if (!u || isShare(u) || /^(index|class|klasse|category|categorie|score)/i.test(u) || /^[0-9.,\s–-]+$/.test(u)) return "";
+    if (!u || isShare(u) || /^(index|class|klasse|category|categorie|score)|^(count|aantal)$/i.test(u) || /^[0-9.,\s–-]+$/.test(u)) return "";
     return u;
   }
 
@@ -1275,7 +1275,7 @@
         else if (v && typeof v === "object" && ("value" in v)) out.unshift({ id: v.id || k, ...v });
         else if (typeof v === "number") out.push({ id: k, title: state.layerById.get(k)?.title || k.replace(/_/g, " "), value: v, unit: state.layerById.get(k)?.unit });
       }
-      return out;
+      return out.filter((v, i) => !v.id || out.findIndex((w) => w.id === v.id) === i);  // landcover is in values too
     }
     return [];
   }
