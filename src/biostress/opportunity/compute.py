@@ -165,14 +165,15 @@ class _Run:
         e = evaluate(Rule.parse(m.fits.rule), self.variables, missing="false")
         self.missing_by_measure[m.id] = e.missing
         fits = _np(e.value).astype(bool) & self.inside
-        if fits.any():  # and where one application has something to place: no hedgehog passage without gardens
-            fits &= ~(np.nan_to_num(np.asarray(units_per_cell(m, self.fr, legend, self.area), float), nan=1.0) <= 0)
+        units = np.asarray(units_per_cell(m, self.fr, legend, self.area), float) if fits.any() else None
+        if units is not None:  # and where one application has something to place: no hedgehog passage without gardens
+            fits &= ~(np.nan_to_num(units, nan=1.0) <= 0)
         nan = np.full(fits.shape, np.nan)
         out: dict[str, np.ndarray] = {"fits": fits}
         if not fits.any():
             out.update({k: nan.copy() for k in LAYERS[1:]})
             return out
-        units = np.where(fits, units_per_cell(m, self.fr, legend, self.area), np.nan)
+        units = np.where(fits, units, np.nan)
         area = converted_area_m2(m, self.fr, legend, self.area) if m.transitions else np.zeros(fits.shape)
         g = habitat_gain(m, self.fr, legend, p.habitat, self.area, self.known) if m.transitions \
             else proxy_gain(m, self.fr, legend, p.weights, self.area, self.known)

@@ -31,7 +31,7 @@ from .fastpath import HotPaths
 from .layers import LANGS
 from .ogc import ogc_router
 from .participation import ProposalStore, RateLimiter
-from .plot import PlotService, PointOutside
+from .plot import PlotService, PointOutside, subsidy_json
 from .scenario import ScenarioService
 from .state import RunState, download_title, load_state
 from .tiles import LRUBytes, check_tile
@@ -721,10 +721,7 @@ def _measure_json(m: Any, sources: dict[str, str], lang: str) -> dict[str, Any]:
         "fits": {"rule": m.fits.rule, "ev": m.fits.ev},
         "transitions": [{"from": t.from_, "to": t.to, "share": t.share, "ev": t.ev} for t in m.transitions],
         "species_groups": list(m.species_groups), "guide_species": list(m.guide_species),
-        "subsidies": [{"programme": s.programme, "region": s.region, "per": s.per, "amount_eur": s.amount_eur,
-                       "share": s.share, "max_eur": s.max_eur,
-                       "valid_until": s.valid_until.isoformat() if s.valid_until else None,
-                       "condition": s.condition or None, "ev": s.ev} for s in m.subsidies],
+        "subsidies": [subsidy_json(s) for s in m.subsidies],
         "sources": [{"key": k, "text": sources.get(k, k)} for k in keys],
     }
 

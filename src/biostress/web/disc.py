@@ -60,6 +60,17 @@ def disc_totals_numpy(starts: np.ndarray, keys: np.ndarray, values: np.ndarray, 
     return n_fit, np.where((onehot @ finite) > 0, onehot @ np.where(finite, v, 0.0), np.nan)
 
 
+def _add_cell(f, starts, keys, values, m, n_fit, sums, has):  # pragma: no cover - compiled
+    for e in range(starts[f], starts[f + 1]):
+        mi = keys[e] % m
+        n_fit[mi] += 1
+        for j in range(values.shape[1]):
+            x = values[e, j]
+            if math.isfinite(x):
+                sums[mi, j] += x
+                has[mi, j] = True
+
+
 def _disc_totals_loop(starts, keys, values, m, x0, y1, cell, width, height, gx, gy, radius):  # pragma: no cover
     k = values.shape[1]
     n_fit = np.zeros(m, np.int64)
@@ -71,32 +82,19 @@ def _disc_totals_loop(starts, keys, values, m, x0, y1, cell, width, height, gx, 
         return 0, n_fit, np.full((m, k), np.nan)
     n = int(math.ceil(radius / cell)) + 1
     count = 0
-    for pass_ in range(2):  # second pass only when no cell centre is near: the cell holding the point
-        for rr in range(max(0, r - n), min(height, r + n + 1)):
-            dy = (y1 - (rr + 0.5) * cell) - gy
-            for cc in range(max(0, c - n), min(width, c + n + 1)):
-                dx = (x0 + (cc + 0.5) * cell) - gx
-                if pass_ == 0:
-                    if math.hypot(dx, dy) > radius + 1e-9:
-                        continue
-                elif rr != r or cc != c:
-                    continue
+    for rr in range(max(0, r - n), min(height, r + n + 1)):
+        dy = (y1 - (rr + 0.5) * cell) - gy
+        for cc in range(max(0, c - n), min(width, c + n + 1)):
+            if math.hypot((x0 + (cc + 0.5) * cell) - gx, dy) <= radius + 1e-9:
                 count += 1
-                f = rr * width + cc
-                for e in range(starts[f], starts[f + 1]):
-                    mi = keys[e] % m
-                    n_fit[mi] += 1
-                    for j in range(k):
-                        x = values[e, j]
-                        if math.isfinite(x):
-                            sums[mi, j] += x
-                            has[mi, j] = True
-        if count > 0:
-            break
-    out = np.where(has, sums, np.nan)
-    return count, n_fit, out
+                _add(rr * width + cc, starts, keys, values, m, n_fit, sums, has)
+    if count == 0:  # no cell centre that near: the cell holding the point
+        count = 1
+        _add(r * width + c, starts, keys, values, m, n_fit, sums, has)
+    return count, n_fit, np.where(has, sums, np.nan)
 
 
+_add = njit(cache=True, nogil=True)(_add_cell) if njit is not None else _add_cell
 _loop = njit(cache=True, nogil=True)(_disc_totals_loop) if njit is not None else None
 
 

@@ -157,18 +157,35 @@ def _cell(a: np.ndarray, row: int, col: int) -> float:
     return float(a[row, col]) if row < a.shape[0] and col < a.shape[1] else math.nan
 
 
-def _fitting_first(d: dict[str, Any]) -> tuple[bool, float]:
-    return (not d["fits"], -(d["gain"] if d["gain"] is not None else -math.inf))
-
-
 #: the numbers of a measure row in :meth:`PlotService.card_compact` (after the measure id)
 MEASURE_FIELDS = ("cells_fit", "quantity", "area_m2", "gain", "gain_bio", "cooling", "water_m3", "cost_eur",
                   "capex_eur", "eac_eur_yr")
+#: the measure layer (:data:`KEEP`) each field after ``cells_fit`` sums
+_FIELD_SOURCES = ("units", "area_m2", "gain", "gain_bio", "cooling", "water_m3", "cost_npv", "capex", "eac")
+#: their columns in :meth:`MeasureTable.totals` (= :data:`KEEP` after ``fits``)
+_FIELD_COLUMNS = [KEEP[1:].index(k) for k in _FIELD_SOURCES]
 
 
-#: the column of :meth:`MeasureTable.totals` (= :data:`KEEP` after ``fits``) of each measure field after cells_fit
-_FIELD_COLUMNS = [KEEP[1:].index(k) for k in ("units", "area_m2", "gain", "gain_bio", "cooling", "water_m3",
-                                              "cost_npv", "capex", "eac")]
+def subsidy_json(sb: Any) -> dict[str, Any]:
+    """A catalogue subsidy as the API gives it (plot card and ``GET /api/measures``)."""
+    return {"programme": sb.programme, "region": sb.region, "per": sb.per, "amount_eur": sb.amount_eur,
+            "share": sb.share, "max_eur": sb.max_eur,
+            "valid_until": sb.valid_until.isoformat() if sb.valid_until else None,
+            "condition": sb.condition or None, "ev": sb.ev}
+
+
+def _objects(items: list[Any]) -> np.ndarray:
+    """``items`` as a 1-d object array (lists stay whole), to reorder with an index array."""
+    out = np.empty(len(items), dtype=object)
+    for i, x in enumerate(items):
+        out[i] = x
+    return out
+
+
+def _card_order(n_fit: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """The order of the card's measures: fitting ones first, then by gain (largest first, unknown last);
+    stable (catalogue order on ties)."""
+    return np.lexsort((-np.where(np.isnan(gain), -np.inf, gain), n_fit <= 0))
 
 
 def _legend_steps(at: np.ndarray, plan: dict[str, Any]) -> list[int | None]:
@@ -204,11 +221,9 @@ class PlotService:
         self._names: dict[str, tuple[list[str], list[str]]] | None = None
         self._meta: dict[tuple[str, str], Any] = {}
         self._stacked: tuple[Any, list[int] | None] | None = None
-        self._plans: dict[str, list[tuple]] = {}
         self._compact: dict[str, Any] | None = None
         self._parcels: tuple[Any, list[str], list[float]] | None = None
-        self._table_pos: dict[int, dict[str, int]] = {}
-        self._measure_meta: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self._measure_meta: dict[str, dict[str, dict[str, Any]]] = {}
 
     @property
     def fast(self) -> bool:
@@ -259,60 +274,39 @@ class PlotService:
     def _raster_ids(self) -> list[str]:
         return [lid for lid, lay in self.state.layers.items() if lay.kind == "raster" and lid in self.state.sources]
 
-    def _items(self, at: list[float], lang: str) -> list[tuple[str, dict[str, Any]]]:
+    def _items(self, at: Any, lang: str) -> list[tuple[str, dict[str, Any]]]:
         """The value items ``{id, title, value, unit, class_label, colour}`` of the raster layers from ``at``
-        (their values at one cell, in :meth:`_raster_ids` order; NaN = no value), with the legend step of
-        :meth:`~biostress.web.layers.Style.step_of` written out here (per card it is ~90 layers: a plan of
-        their texts and steps is made once per language)."""
-        plan = self._plans.get(lang)
-        if plan is None:
-            plan = []
-            for lid in self._raster_ids():
-                title, unit, style, steps = self._describe(lid, lang)
-                kind = None if style is None else style.kind
-                span = (style.vmax - style.vmin) if style is not None else 1.0
-                plan.append((lid, title, unit, kind, getattr(style, "vmin", 0.0), span,
-                             bool(getattr(style, "zero_transparent", False)), steps))
-            self._plans[lang] = plan
+        (their values at one cell, in :meth:`_raster_ids` order; NaN = no value): label and colour of the
+        value's legend entry (:func:`_legend_steps`, the rule of :meth:`~biostress.web.layers.Style.step_of`);
+        a class code as a whole number."""
+        plan = self._compact_plan()
+        at = np.asarray(at, dtype=np.float32)
         no_data = _NO_DATA[LANGS.index(lang)]
         out = []
-        for (lid, title, unit, kind, vmin, span, zero_clear, steps), v in zip(plan, at, strict=True):
-            if v != v or v in (math.inf, -math.inf):
+        for (lid, _), v, k in zip(plan["ids"], at.tolist(), _legend_steps(at, plan), strict=True):
+            title, unit, legend, categorical = self._describe(lid, lang)
+            if not math.isfinite(v):
                 out.append((lid, {"id": lid, "title": title, "value": None, "unit": unit, "class_label": no_data,
                                   "colour": None}))
                 continue
-            k = None
-            if kind == "categorical":
-                if v == int(v):
-                    v = int(v)  # a class code
-                r = round(v)
-                if abs(v - r) < 1e-6 and r >= 0 and not (zero_clear and abs(v) < 1e-9):
-                    k = int(r)
-            elif kind == "ramp" and not (zero_clear and abs(v) < 1e-9):
-                k = min(max(math.floor((v - vmin) / span * N_STEPS), 0), N_STEPS - 1)
-            label, colour = steps.get(k, (None, None)) if k is not None else (None, None)
+            if categorical and v == int(v):
+                v = int(v)  # a class code
+            label, colour = legend[k] if k is not None else (None, None)
             out.append((lid, {"id": lid, "title": title, "value": v, "unit": unit, "class_label": label,
                               "colour": colour}))
         return out
 
-    def _describe(self, lid: str, lang: str) -> Any:
-        """``(title, unit, style, steps)`` of layer ``lid`` in ``lang``, made once: ``steps`` maps a legend
-        step (ramp) or class value (table) to ``(label, colour)``."""
+    def _describe(self, lid: str, lang: str) -> tuple[str, str, list[tuple[str, str]], bool]:
+        """``(title, unit, legend, categorical)`` of layer ``lid`` in ``lang``, made once: ``legend`` = the
+        ``(label, colour)`` of each entry of the layer's legend (as ``GET /api/layers`` gives it)."""
         key = (lid, lang)
         got = self._meta.get(key)
         if got is None:
             lay = self.state.layers[lid]
             li = LANGS.index(lang)
             style = lay.style
-            steps: dict[int, tuple[str | None, str | None]] = {}
-            if style is not None:
-                legend = style.legend(lang)
-                if style.kind == "ramp":
-                    steps = {k: (e["label"], style.colours[k]) for k, e in enumerate(legend)}
-                else:
-                    steps = {int(v): (e["label"], c) for v, c, e in zip(style.values, style.colours, legend,
-                                                                        strict=True)}
-            got = (lay.title[li], lay.unit[li], style, steps)
+            legend = [(e["label"], e["colour"]) for e in style.legend(lang)] if style is not None else []
+            got = (lay.title[li], lay.unit[li], legend, style is not None and style.kind == "categorical")
             self._meta[key] = got
         return got
 
@@ -379,7 +373,7 @@ class PlotService:
         buckets: dict[str, list[dict[str, Any]]] = {"values": [], "pressures": [], "potential": [],
                                                     "opportunities": [], "guide_species": []}
         stress: dict[str, Any] | None = None
-        for lid, item in self._items(self._at(row, col).tolist(), lang):
+        for lid, item in self._items(self._at(row, col), lang):
             b = self._bucket(lid)
             if b == "stress_class":
                 v = item["value"]
@@ -434,7 +428,7 @@ class PlotService:
 
     def _compact_plan(self) -> dict[str, Any]:
         """Per raster layer (:meth:`_raster_ids` order), made once: its card section and how a value becomes
-        its legend entry (the rule of :meth:`_items`, vectorised)."""
+        its legend entry (:func:`_legend_steps`)."""
         plan = self._compact
         if plan is None:
             ids, vmin, span, ramp, zero, codes, offset = [], [], [], [], [], [], []
@@ -457,42 +451,43 @@ class PlotService:
         return plan
 
     def _measures_compact(self, gx: float, gy: float) -> dict[str, Any]:
-        table = self._table
-        if table is None:  # no precomputed table: the measures of :meth:`measures`, as rows
-            full = self.measures(gx, gy, "en")
-            ids = [m["id"] for m in full]
-            nums = np.array([[np.nan if m[f] is None else m[f] for f in MEASURE_FIELDS] for m in full],
-                            np.float64).reshape(len(full), len(MEASURE_FIELDS))
-            unknown = {m["id"]: m["unknown_variables"] for m in full if m["unknown_variables"]}
-            n_cells = full[0]["cells"] if full else len(self.cells_within(gx, gy))
-        else:
-            n_cells, n_fit, s = table.around(self.state.grid, gx, gy, self.radius_m)
-            order = self._catalogue_order(table)
-            nums = np.column_stack((n_fit, s[:, _FIELD_COLUMNS]))[order]
-            gain = nums[:, 3]
-            order2 = np.lexsort((-np.where(np.isnan(gain), -np.inf, gain), ~(nums[:, 0] > 0)))  # as the card
-            ids = [table.ids[order[i]] for i in order2.tolist()]
-            nums = nums[order2]
-            unknown = self._unknown(table)
+        n_cells, ids, n_fit, nums, unknown = self._measure_numbers(gx, gy)
         return {"cells": n_cells, "measure_fields": list(MEASURE_FIELDS), "measure_ids": ids,
-                "measures": nums.astype(np.float32), "unknown_variables": unknown}
+                "measures": np.column_stack((n_fit, nums)).astype(np.float32),
+                "unknown_variables": {mid: u for mid, u in zip(ids, unknown, strict=True) if u}}
 
-    def _unknown(self, table: MeasureTable) -> dict[str, list[str]]:
-        """Per measure of the table with any: the rule variables this run lacks (made once)."""
-        key = ("unknown", id(table))
-        got = self._meta.get(key)
-        if got is None:
-            got = {mid: u for mid, u in zip(table.ids, table.unknown, strict=True) if u}
-            self._meta[key] = got
-        return got
+    def _measure_numbers(self, gx: float, gy: float) -> tuple[int, list[str], np.ndarray, np.ndarray, list]:
+        """The measures of the card at ``(gx, gy)``, in the card's order (:func:`_card_order`): ``(cells within
+        the radius, ids, cells where each fits (int64), its sums (float64 (measures, fields after cells_fit of
+        :data:`MEASURE_FIELDS`); NaN = none), the rule variables the run lacks)``. From the measure table
+        when it is ready (one compiled loop), else from the blocks (:meth:`measure_sums`)."""
+        table = self._table
+        if table is not None:
+            n_cells, n_fit, s = table.around(self.state.grid, gx, gy, self.radius_m)
+            pos, ids, unknown = self._catalogue_order(table)
+            n_fit, nums = n_fit[pos], s[:, _FIELD_COLUMNS][pos]
+        else:
+            sums = self.measure_sums(gx, gy)
+            ids = [m.id for m in self.state.catalogue.measures if m.id in sums]
+            n_cells = sums[ids[0]]["cells"] if ids else len(self.cells_within(gx, gy))
+            n_fit = np.array([sums[mid]["cells_fit"] for mid in ids], np.int64)
+            nums = np.array([[np.nan if sums[mid][k] is None else sums[mid][k] for k in _FIELD_SOURCES]
+                             for mid in ids], np.float64).reshape(len(ids), len(_FIELD_SOURCES))
+            unknown = _objects([sums[mid]["unknown"] for mid in ids])
+            ids = _objects(ids)
+        order = _card_order(n_fit, nums[:, _FIELD_SOURCES.index("gain")])
+        return int(n_cells), ids[order].tolist(), n_fit[order], nums[order], unknown[order].tolist()
 
-    def _catalogue_order(self, table: MeasureTable) -> list[int]:
-        """Table positions of the catalogue's measures, in catalogue order (those the table has)."""
+    def _catalogue_order(self, table: MeasureTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Made once per table: the table positions of the catalogue's measures in catalogue order (those the
+        table has), and their ids and unknown rule variables (object arrays, to be reordered per card)."""
         key = ("order", id(table))
         got = self._meta.get(key)
         if got is None:
-            pos = {mid: i for i, mid in enumerate(table.ids)}
-            got = [pos[m.id] for m in self.state.catalogue.measures if m.id in pos]
+            at = {mid: i for i, mid in enumerate(table.ids)}
+            pos = [at[m.id] for m in self.state.catalogue.measures if m.id in at]
+            got = (np.array(pos, np.int64), _objects([table.ids[i] for i in pos]),
+                   _objects([table.unknown[i] for i in pos]))
             self._meta[key] = got
         return got
 
@@ -722,54 +717,15 @@ class PlotService:
 
     def measures(self, gx: float, gy: float, lang: str) -> list[dict[str, Any]]:
         """The measures list of the card (fitting ones first, by gain)."""
-        static = self._measure_meta.get(lang)
-        if static is None:  # what does not depend on the place, made once per language
-            static = [(m.id, {
-                "id": m.id, "name": m.name_nl if lang == "nl" else m.name_en,
-                "explain": m.explain_nl if lang == "nl" else m.explain_en, "unit": m.unit,
-                "subsidies": [{"programme": sb.programme, "region": sb.region, "per": sb.per,
-                               "amount_eur": sb.amount_eur, "share": sb.share, "max_eur": sb.max_eur,
-                               "valid_until": sb.valid_until.isoformat() if sb.valid_until else None,
-                               "condition": sb.condition or None, "ev": sb.ev} for sb in m.subsidies],
-                "guide_species": list(m.guide_species)}) for m in self.state.catalogue.measures]
-            self._measure_meta[lang] = static
-        if self._table is not None:
-            return self._measures_from_table(gx, gy, static)
-        sums = self.measure_sums(gx, gy)
-        out = []
-        for mid, meta in static:
-            s = sums.get(mid)
-            if s is None:
-                continue
-            out.append({
-                **meta,
-                "fits": s["cells_fit"] > 0, "cells_fit": s["cells_fit"], "cells": s["cells"],
-                "quantity": s["units"], "area_m2": s["area_m2"],
-                "gain": s["gain"], "gain_bio": s["gain_bio"], "cooling": s["cooling"], "water_m3": s["water_m3"],
-                "cost_eur": s["cost_npv"], "capex_eur": s["capex"], "eac_eur_yr": s["eac"],
-                "unknown_variables": s["unknown"],
-            })
-        out.sort(key=_fitting_first)
-        return out
-
-    def _measures_from_table(self, gx: float, gy: float, static: list[tuple[str, dict[str, Any]]],
-                             ) -> list[dict[str, Any]]:
-        table = self._table
-        n_cells, n_fit_a, s = table.around(self.state.grid, gx, gy, self.radius_m)
-        n_fit, sums = table.rows(n_fit_a, s)
-        pos = self._table_pos.get(id(table))
-        if pos is None:
-            pos = {mid: i for i, mid in enumerate(table.ids)}
-            self._table_pos = {id(table): pos}
-        out = []
-        for mid, meta in static:
-            i = pos.get(mid)
-            if i is None:
-                continue
-            units, area, g_bio, cool, water, gain, cost, capex, eac = sums[i]
-            out.append({**meta, "fits": n_fit[i] > 0, "cells_fit": n_fit[i], "cells": n_cells, "quantity": units,
-                        "area_m2": area, "gain": gain, "gain_bio": g_bio, "cooling": cool, "water_m3": water,
-                        "cost_eur": cost, "capex_eur": capex, "eac_eur_yr": eac,
-                        "unknown_variables": table.unknown[i]})
-        out.sort(key=_fitting_first)
-        return out
+        meta = self._measure_meta.get(lang)
+        if meta is None:  # what does not depend on the place, made once per language
+            meta = {m.id: {"id": m.id, "name": m.name_nl if lang == "nl" else m.name_en,
+                           "explain": m.explain_nl if lang == "nl" else m.explain_en, "unit": m.unit,
+                           "subsidies": [subsidy_json(sb) for sb in m.subsidies],
+                           "guide_species": list(m.guide_species)} for m in self.state.catalogue.measures}
+            self._measure_meta[lang] = meta
+        n_cells, ids, n_fit, nums, unknown = self._measure_numbers(gx, gy)
+        names = MEASURE_FIELDS[1:]
+        return [{**meta[mid], "fits": f > 0, "cells_fit": f, "cells": n_cells,
+                 **{k: None if x != x else x for k, x in zip(names, row, strict=True)}, "unknown_variables": u}
+                for mid, f, row, u in zip(ids, n_fit.tolist(), nums.tolist(), unknown, strict=True)]
